@@ -1,0 +1,219 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+// This crate exists to fail tests: panicking with the program's output is its job.
+#![allow(clippy::panic, clippy::expect_used)]
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The environment variable that turns a missing program from a skip into a failure.
+pub const REQUIRE_ENV: &str = "AUTOCSR_REQUIRE_INTEROP";
+
+/// True when `AUTOCSR_REQUIRE_INTEROP=1`: missing programs must fail the test.
+pub fn interop_required() -> bool {
+    std::env::var(REQUIRE_ENV).is_ok_and(|value| value == "1")
+}
+
+/// An outside program found on `PATH` (or a Python module runnable through `python3`).
+#[derive(Debug, Clone)]
+pub struct Program {
+    name: String,
+    path: PathBuf,
+    /// Arguments that come before the caller's (`-c`/`-m` for Python modules).
+    prefix_args: Vec<String>,
+}
+
+impl Program {
+    /// Looks `name` up on `PATH`. Returns `None` if it is not there; see [`Program::require`]
+    /// for the skip-or-fail policy tests should use.
+    pub fn find(name: &str) -> Option<Program> {
+        let path_var = std::env::var_os("PATH")?;
+        std::env::split_paths(&path_var)
+            .map(|dir| dir.join(name))
+            .find(|candidate| is_executable(candidate))
+            .map(|path| Program {
+                name: name.to_owned(),
+                path,
+                prefix_args: Vec::new(),
+            })
+    }
+
+    /// Finds `name` or applies the project's policy for a missing program: print
+    /// `SKIPPED: <name> not installed` and return `None` (the test then returns early), or
+    /// panic when [`interop_required`].
+    ///
+    /// # Panics
+    /// When the program is missing and `AUTOCSR_REQUIRE_INTEROP=1`.
+    pub fn require(name: &str) -> Option<Program> {
+        match Program::find(name) {
+            Some(program) => Some(program),
+            None => skip_or_fail(name),
+        }
+    }
+
+    /// Like [`Program::require`] for a Python module: `python3` must exist and
+    /// `import <module>` must succeed. The returned program runs `python3`.
+    ///
+    /// # Panics
+    /// When the module is missing and `AUTOCSR_REQUIRE_INTEROP=1`.
+    pub fn require_python_module(module: &str) -> Option<Program> {
+        let python = Program::find("python3")?;
+        let importable = python
+            .command()
+            .args(["-c", &format!("import {module}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if importable {
+            Some(Program {
+                name: module.to_owned(),
+                ..python
+            })
+        } else {
+            skip_or_fail(&format!("python3 module {module}"))
+        }
+    }
+
+    /// The program's name as the tests know it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A `Command` for this program, ready for arguments.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(&self.path);
+        command.args(&self.prefix_args);
+        command
+    }
+
+    /// Runs the program with `args` and returns its output, whatever the exit status.
+    ///
+    /// # Panics
+    /// When the program cannot be started at all.
+    pub fn run<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.command()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|err| panic!("could not start {}: {err}", self.name))
+    }
+
+    /// Runs the program and panics, showing its output, unless it exits 0.
+    ///
+    /// # Panics
+    /// When the program cannot be started or exits non-zero.
+    pub fn run_ok<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let output = self.run(args);
+        assert_success(&self.name, &output);
+        output
+    }
+
+    /// The first line the program prints for its version (for the interop matrix), using
+    /// the given arguments (`["version"]` for openssl, `["--version"]` for most).
+    pub fn version_line(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        let text = if output.stdout.is_empty() {
+            output.stderr
+        } else {
+            output.stdout
+        };
+        String::from_utf8_lossy(&text)
+            .lines()
+            .map(str::trim)
+            .find(|line| !line.is_empty())
+            .unwrap_or("unknown")
+            .to_owned()
+    }
+}
+
+/// Panics with the program's stdout and stderr unless it exited 0.
+///
+/// # Panics
+/// When `output.status` is not success.
+pub fn assert_success(name: &str, output: &Output) {
+    assert!(
+        output.status.success(),
+        "{name} failed with {}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn skip_or_fail(what: &str) -> Option<Program> {
+    if interop_required() {
+        panic!("{what} not installed, and {REQUIRE_ENV}=1 requires it (run .ci/run to install)");
+    }
+    eprintln!("SKIPPED: {what} not installed (set {REQUIRE_ENV}=1 to make this a failure)");
+    None
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+}
+
+/// Finds a program or returns from the calling test after printing the skip notice.
+///
+/// ```no_run
+/// fn openssl_test() {
+///     let openssl = autocsr_interop::require_program!("openssl");
+///     openssl.run_ok(["version"]);
+/// }
+/// ```
+#[macro_export]
+macro_rules! require_program {
+    ($name:expr) => {
+        match $crate::Program::require($name) {
+            Some(program) => program,
+            None => return,
+        }
+    };
+}
+
+/// Like [`require_program!`] for a Python module run through `python3`.
+#[macro_export]
+macro_rules! require_python_module {
+    ($module:expr) => {
+        match $crate::Program::require_python_module($module) {
+            Some(program) => program,
+            None => return,
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_program_that_cannot_exist_is_not_found() {
+        assert!(Program::find("autocsr-no-such-program-7f3a").is_none());
+    }
+
+    #[test]
+    fn sh_is_found_and_runs() {
+        let sh = Program::find("sh").expect("every Unix has sh");
+        let output = sh.run_ok(["-c", "echo hello"]);
+        assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "hello");
+    }
+
+    #[test]
+    #[should_panic(expected = "failed with")]
+    fn run_ok_fails_on_nonzero_exit() {
+        let sh = Program::find("sh").expect("every Unix has sh");
+        sh.run_ok(["-c", "exit 3"]);
+    }
+}
