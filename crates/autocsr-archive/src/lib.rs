@@ -1,3 +1,257 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub use secrecy;
+pub use zeroize;
+
+mod entry;
+mod error;
+mod extract;
+pub mod hazmat;
+mod options;
+mod read_util;
+mod sevenz_format;
+mod time;
+mod zip_format;
+
+use std::fmt;
+use std::io::{Cursor, Read, Seek, SeekFrom, Write};
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use secrecy::{ExposeSecret, SecretString};
+
+pub use entry::{Entry, MAX_NAME_LEN, PRIVATE_MODE};
+pub use error::{Error, LimitKind, NameProblem};
+pub use extract::OpenedArchive;
+pub use options::{Limits, SEVENZ_KDF_POWER, SealOptions};
+
+/// The two archive formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ArchiveFormat {
+    /// WinZip AES-256 zip (AE-2, Deflate). Opens in 7-Zip, WinRAR, libarchive (`bsdtar`,
+    /// macOS Archive Utility) and pyzipper; **not** in Info-ZIP `unzip`, Windows Explorer
+    /// or Linux `unar`. File names are visible without the password.
+    Zip,
+    /// 7z, AES-256 with 2^19 key-derivation rounds, LZMA2, encrypted headers (file names
+    /// hidden). Opens in 7-Zip, The Unarchiver (`unar`) and py7zr; libarchive cannot
+    /// decrypt it.
+    SevenZ,
+}
+
+impl ArchiveFormat {
+    /// The file extension without a dot: `"zip"` or `"7z"`.
+    #[must_use]
+    pub fn extension(self) -> &'static str {
+        match self {
+            ArchiveFormat::Zip => "zip",
+            ArchiveFormat::SevenZ => "7z",
+        }
+    }
+
+    /// The name used by [`FromStr`]: same as [`ArchiveFormat::extension`].
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        self.extension()
+    }
+
+    /// The format whose magic bytes start `bytes`, if any.
+    #[must_use]
+    pub fn detect(bytes: &[u8]) -> Option<ArchiveFormat> {
+        const SEVENZ_MAGIC: &[u8] = b"7z\xBC\xAF\x27\x1C";
+        if bytes.starts_with(SEVENZ_MAGIC) {
+            Some(ArchiveFormat::SevenZ)
+        } else if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
+            Some(ArchiveFormat::Zip)
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for ArchiveFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ArchiveFormat {
+    type Err = UnknownFormatName;
+
+    fn from_str(name: &str) -> Result<ArchiveFormat, UnknownFormatName> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "zip" => Ok(ArchiveFormat::Zip),
+            "7z" => Ok(ArchiveFormat::SevenZ),
+            _ => Err(UnknownFormatName),
+        }
+    }
+}
+
+/// [`ArchiveFormat::from_str`] got something other than `zip` or `7z`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unknown archive format (expected `zip` or `7z`)")]
+pub struct UnknownFormatName;
+
+/// Seals `entries` into an encrypted archive in memory.
+///
+/// Every entry is encrypted with AES-256 under `password`: WinZip AES (PBKDF2-HMAC-SHA1,
+/// 1000 rounds, over the password's UTF-8 bytes) for zip, 7-Zip AES (SHA-256 iterated
+/// 2^19 times over the password in UTF-16LE) for 7z. The password is not normalised
+/// (NFC and NFD spellings of "é" are different passwords).
+///
+/// # Errors
+/// [`Error::EmptyPassword`], [`Error::NoEntries`], [`Error::InvalidEntryName`] for a
+/// duplicate name (entries are validated when built), [`Error::EntryTooLarge`], or an
+/// I/O error from the encoder.
+pub fn seal(
+    format: ArchiveFormat,
+    entries: &[Entry],
+    password: &SecretString,
+    options: &SealOptions,
+) -> Result<Vec<u8>, Error> {
+    let secret = password.expose_secret();
+    if secret.is_empty() {
+        return Err(Error::EmptyPassword);
+    }
+    if entries.is_empty() {
+        return Err(Error::NoEntries);
+    }
+    entry::check_unique(entries.iter().map(Entry::name))?;
+    let modified = options.modified().unwrap_or_else(SystemTime::now);
+    match format {
+        ArchiveFormat::Zip => zip_format::seal(entries, secret.as_bytes(), modified),
+        ArchiveFormat::SevenZ => {
+            sevenz_format::seal(entries, secret, modified, options.kdf_power())
+        }
+    }
+}
+
+/// Like [`seal`], writing the finished archive to `writer`. The archive is built in
+/// memory first, so nothing is written if sealing fails (an I/O error while writing can
+/// still leave a prefix in `writer`).
+///
+/// # Errors
+/// As [`seal`], plus [`Error::Io`] from `writer`.
+pub fn seal_to<W: Write>(
+    format: ArchiveFormat,
+    entries: &[Entry],
+    password: &SecretString,
+    options: &SealOptions,
+    writer: &mut W,
+) -> Result<(), Error> {
+    let sealed = seal(format, entries, password, options)?;
+    writer.write_all(&sealed)?;
+    writer.flush()?;
+    Ok(())
+}
+
+/// Opens an archive held in memory, detecting the format from its magic bytes, and
+/// returns its entries after checking them against `limits`.
+///
+/// Refuses (each with its own [`Error`] variant): unknown formats, more entries or bytes
+/// than the limits, ratio bombs, sizes that lie, truncated data, unknown compression or
+/// encryption methods, ZipCrypto (unless [`hazmat::allow_zipcrypto`]), unencrypted
+/// entries (unless [`Limits::with_require_encryption`]`(false)`), symlinks and other
+/// non-regular entries, names that break the rules of [`Entry::new`], and a wrong
+/// password ([`Error::WrongPassword`]).
+///
+/// # Errors
+/// See above.
+pub fn open(
+    bytes: &[u8],
+    password: &SecretString,
+    limits: &Limits,
+) -> Result<OpenedArchive, Error> {
+    let format = ArchiveFormat::detect(bytes).ok_or(Error::UnknownFormat)?;
+    open_as(format, bytes, password, limits)
+}
+
+/// Like [`open`], for a given format without looking at the magic bytes (the fuzz targets
+/// use this to exercise one parser each).
+///
+/// # Errors
+/// As [`open`].
+pub fn open_as(
+    format: ArchiveFormat,
+    bytes: &[u8],
+    password: &SecretString,
+    limits: &Limits,
+) -> Result<OpenedArchive, Error> {
+    open_reader_as(format, Cursor::new(bytes), password, limits)
+}
+
+/// Like [`open`], reading from any seekable source (a file). Only the central directory
+/// or header and the entries' data are read, each bounded by the limits.
+///
+/// # Errors
+/// As [`open`], plus [`Error::Io`] from `reader`.
+pub fn open_reader<R: Read + Seek>(
+    mut reader: R,
+    password: &SecretString,
+    limits: &Limits,
+) -> Result<OpenedArchive, Error> {
+    let mut magic = [0u8; 6];
+    let mut filled = 0;
+    while filled < magic.len() {
+        let Some(rest) = magic.get_mut(filled..) else {
+            break;
+        };
+        match reader.read(rest)? {
+            0 => break,
+            read => filled += read,
+        }
+    }
+    let format = ArchiveFormat::detect(magic.get(..filled).unwrap_or_default())
+        .ok_or(Error::UnknownFormat)?;
+    reader.seek(SeekFrom::Start(0))?;
+    open_reader_as(format, reader, password, limits)
+}
+
+fn open_reader_as<R: Read + Seek>(
+    format: ArchiveFormat,
+    reader: R,
+    password: &SecretString,
+    limits: &Limits,
+) -> Result<OpenedArchive, Error> {
+    let secret = password.expose_secret();
+    let entries = match format {
+        ArchiveFormat::Zip => zip_format::open(reader, secret.as_bytes(), limits)?,
+        ArchiveFormat::SevenZ => sevenz_format::open(reader, secret, limits)?,
+    };
+    Ok(OpenedArchive::new(format, entries))
+}
+
+/// Re-opens a freshly sealed archive with `password` and checks that it holds exactly
+/// `expected`: same count, same order, same names, same bytes, and the same Unix mode
+/// wherever an expected entry has one. The pipeline never hands out an archive that
+/// fails this.
+///
+/// The limits used are the defaults widened to fit `expected` (and no ratio check, since
+/// the expected sizes are known).
+///
+/// # Errors
+/// [`Error::VerifyMismatch`] when the contents differ, or any error of [`open`].
+pub fn verify(sealed: &[u8], password: &SecretString, expected: &[Entry]) -> Result<(), Error> {
+    let total: u64 = expected
+        .iter()
+        .map(|entry| u64::try_from(entry.data().len()).unwrap_or(u64::MAX))
+        .fold(0, u64::saturating_add);
+    let defaults = Limits::default();
+    let limits = Limits::default()
+        .with_max_entries(expected.len().max(defaults.max_entries()))
+        .with_max_total_size(total.max(defaults.max_total_size()))
+        .with_max_ratio(u64::MAX, 0);
+    let opened = open(sealed, password, &limits)?;
+    let actual = opened.entries();
+    if actual.len() != expected.len() {
+        return Err(Error::VerifyMismatch);
+    }
+    for (got, want) in actual.iter().zip(expected) {
+        let mode_ok = want.unix_mode().is_none() || got.unix_mode() == want.unix_mode();
+        if got.name() != want.name() || got.data() != want.data() || !mode_ok {
+            return Err(Error::VerifyMismatch);
+        }
+    }
+    Ok(())
+}

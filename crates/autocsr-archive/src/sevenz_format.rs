@@ -1,0 +1,542 @@
+//! 7z with AES-256 (2^19 SHA-256 rounds) and encrypted headers: sealing and opening with
+//! `sevenz-rust2`, under [`Limits`].
+
+use std::collections::HashMap;
+use std::io::{Cursor, Read, Seek, SeekFrom};
+use std::time::SystemTime;
+
+use sevenz_rust2::encoder_options::{AesEncoderOptions, Lzma2Options};
+use sevenz_rust2::{
+    Archive, ArchiveEntry, ArchiveWriter, BlockDecoder, EncoderMethod, NtTime, Password,
+    SourceReader,
+};
+use zeroize::Zeroizing;
+
+use crate::entry::{Entry, check_unique, validate_name};
+use crate::error::{Error, LimitKind};
+use crate::options::Limits;
+use crate::read_util::{ratio_exceeded, read_exactly_declared};
+
+/// Windows attribute bits 7-Zip uses to carry a Unix mode in the high 16 bits.
+const FILE_ATTRIBUTE_ARCHIVE: u32 = 0x20;
+const FILE_ATTRIBUTE_REPARSE_POINT: u32 = 0x400;
+const FILE_ATTRIBUTE_UNIX_EXTENSION: u32 = 0x8000;
+const S_IFMT: u32 = 0o170_000;
+const S_IFREG: u32 = 0o100_000;
+const S_IFDIR: u32 = 0o040_000;
+
+const SIGNATURE_HEADER_SIZE: u64 = 32;
+const K_ENCODED_HEADER: u8 = 0x17;
+
+/// Smallest LZMA dictionary (4 KiB).
+const MIN_DICTIONARY: u32 = 4096;
+
+/// LZMA2 dictionary sized to the payload: the next power of two at or above it, between
+/// 4 KiB and 64 MiB. A dictionary larger than the data buys nothing and costs allocation
+/// and page-fault time (8 MiB, the default, cost ~23 ms of system time for 3 KB).
+fn dictionary_size(payload: usize) -> u32 {
+    let wanted = u32::try_from(payload)
+        .unwrap_or(u32::MAX)
+        .max(MIN_DICTIONARY);
+    wanted
+        .checked_next_power_of_two()
+        .unwrap_or(1 << 26)
+        .min(1 << 26)
+}
+
+fn nt_time(time: SystemTime) -> NtTime {
+    NtTime::try_from(time).unwrap_or_default()
+}
+
+pub(crate) fn seal(
+    entries: &[Entry],
+    password: &str,
+    modified: SystemTime,
+    kdf_power: u8,
+) -> Result<Vec<u8>, Error> {
+    let payload: usize = entries.iter().map(|entry| entry.data().len()).sum();
+    let mut writer = ArchiveWriter::new(Cursor::new(Vec::new())).map_err(map_error_sealing)?;
+
+    // sevenz-rust2 encodes the password as UTF-16LE, as 7-Zip does.
+    let mut aes = AesEncoderOptions::new(Password::new(password));
+    // Both 7z crates default to 2^8 rounds; 7-Zip uses 2^19.
+    aes.num_cycles_power = kdf_power;
+    let mut lzma2 = Lzma2Options::from_level(6);
+    lzma2.set_dictionary_size(dictionary_size(payload));
+    // Data flows through LZMA2 first, then AES (the first method is outermost).
+    writer.set_content_methods(vec![aes.into(), lzma2.into()]);
+    // File names, sizes and times go into the encrypted header.
+    writer.set_encrypt_header(true);
+
+    let modified = nt_time(modified);
+    let mut archive_entries = Vec::with_capacity(entries.len());
+    let mut readers = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let mut archive_entry = ArchiveEntry::new_file(entry.name());
+        // 7-Zip marks empty files as "empty stream" rather than a zero-length stream.
+        archive_entry.has_stream = !entry.data().is_empty();
+        archive_entry.has_last_modified_date = true;
+        archive_entry.last_modified_date = modified;
+        archive_entry.has_windows_attributes = true;
+        archive_entry.windows_attributes = match entry.unix_mode() {
+            Some(mode) => {
+                FILE_ATTRIBUTE_ARCHIVE | FILE_ATTRIBUTE_UNIX_EXTENSION | ((S_IFREG | mode) << 16)
+            }
+            None => FILE_ATTRIBUTE_ARCHIVE,
+        };
+        archive_entries.push(archive_entry);
+        readers.push(SourceReader::new(entry.data()));
+    }
+    // One solid block: all entries share one AES-CBC stream (one IV) and one dictionary.
+    writer
+        .push_archive_entries(archive_entries, readers)
+        .map_err(map_error_sealing)?;
+    let cursor = writer.finish()?;
+    forget_cached_key();
+    Ok(cursor.into_inner())
+}
+
+/// sevenz-rust2 keeps the last derived AES key (and a SHA-256 of salt and password) in a
+/// process-wide cache. Deriving a throw-away key with one round overwrites that cache
+/// in place, so the archive key does not outlive the call.
+fn forget_cached_key() {
+    let Ok(mut writer) = ArchiveWriter::new(Cursor::new(Vec::new())) else {
+        return;
+    };
+    let mut aes = AesEncoderOptions::new(Password::from_raw(b"\0"));
+    aes.num_cycles_power = 0;
+    writer.set_content_methods(vec![aes.into()]);
+    let _ = writer.push_archive_entry(ArchiveEntry::new_file("x"), Some(&b"x"[..]));
+}
+
+fn map_error_sealing(error: sevenz_rust2::Error) -> Error {
+    match error {
+        sevenz_rust2::Error::Io(io, _) => Error::Io(io),
+        _ => Error::Corrupt,
+    }
+}
+
+/// Maps sevenz-rust2's errors without passing on its messages (they can quote names).
+fn map_error(error: sevenz_rust2::Error) -> Error {
+    use sevenz_rust2::Error as E;
+    match error {
+        E::MaybeBadPassword(_) | E::PasswordRequired => Error::WrongPassword,
+        E::UnsupportedCompressionMethod(_)
+        | E::Unsupported(_)
+        | E::UnsupportedVersion { .. }
+        | E::ExternalUnsupported => Error::UnsupportedMethod,
+        E::MaxMemLimited { max_kb, .. } => Error::LimitExceeded {
+            what: LimitKind::Memory,
+            limit: u64::try_from(max_kb)
+                .unwrap_or(u64::MAX)
+                .saturating_mul(1024),
+        },
+        E::Io(io, _) | E::FileOpen(io, _) => map_io(io),
+        _ => Error::Corrupt,
+    }
+}
+
+fn map_io(io: std::io::Error) -> Error {
+    if io.kind() == std::io::ErrorKind::UnexpectedEof {
+        return Error::Truncated;
+    }
+    // sevenz-rust2 wraps its own errors (CRC, bad password) in io::Error::other.
+    if let Some(inner) = io
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<sevenz_rust2::Error>())
+    {
+        return match inner {
+            sevenz_rust2::Error::ChecksumVerificationFailed => Error::Corrupt,
+            sevenz_rust2::Error::MaybeBadPassword(_) => Error::WrongPassword,
+            _ => Error::Corrupt,
+        };
+    }
+    match io.kind() {
+        std::io::ErrorKind::InvalidData
+        | std::io::ErrorKind::Other
+        | std::io::ErrorKind::InvalidInput => Error::Corrupt,
+        _ => Error::Io(io),
+    }
+}
+
+/// Decoder memory budget handed to sevenz-rust2 (header buffer and LZMA dictionaries):
+/// the total-size limit, but at least 16 MiB because sevenz-rust2 itself compresses
+/// headers with an 8 MiB LZMA dictionary.
+fn memory_limit_kb(limits: &Limits) -> usize {
+    let bytes = limits.max_total_size.clamp(16 << 20, 256 << 20);
+    usize::try_from(bytes / 1024).unwrap_or(16 << 10)
+}
+
+/// Upper bound for the decoded header: room for `max_entries` names of 255 bytes
+/// (UTF-16: 512 bytes) plus their times, attributes, sizes and CRCs.
+fn header_budget(limits: &Limits) -> u64 {
+    let entries = u64::try_from(limits.max_entries).unwrap_or(u64::MAX);
+    entries.saturating_mul(1024).saturating_add(4096)
+}
+
+pub(crate) fn open<R: Read + Seek>(
+    mut reader: R,
+    password: &str,
+    limits: &Limits,
+) -> Result<Vec<Entry>, Error> {
+    check_header_size(&mut reader, limits)?;
+    let memory_kb = memory_limit_kb(limits);
+
+    // Without a password first: this parses a plain header completely, and stops an
+    // encrypted one before any key derivation, telling us which kind we have.
+    let header_encrypted =
+        match Archive::read_with_memory_limit(&mut reader, &Password::empty(), memory_kb) {
+            Ok(_) => false,
+            Err(sevenz_rust2::Error::PasswordRequired) => true,
+            Err(error) => return Err(map_error(error)),
+        };
+    let password = Password::new(password);
+    let result = open_with_password(&mut reader, &password, limits, memory_kb, header_encrypted);
+    if header_encrypted || result.is_ok() {
+        forget_cached_key();
+    }
+    result
+}
+
+fn open_with_password<R: Read + Seek>(
+    reader: &mut R,
+    password: &Password,
+    limits: &Limits,
+    memory_kb: usize,
+    header_encrypted: bool,
+) -> Result<Vec<Entry>, Error> {
+    let archive =
+        Archive::read_with_memory_limit(reader, password, memory_kb).map_err(map_error)?;
+
+    let max_entries = u64::try_from(limits.max_entries).unwrap_or(u64::MAX);
+    if archive.files.len() > limits.max_entries {
+        return Err(Error::LimitExceeded {
+            what: LimitKind::Entries,
+            limit: max_entries,
+        });
+    }
+
+    let mut total: u64 = 0;
+    for file in &archive.files {
+        validate_name(&file.name)?;
+        if file.is_anti_item {
+            return Err(Error::Corrupt);
+        }
+        let attributes = file.windows_attributes;
+        if file.has_windows_attributes {
+            let unix_type = (attributes >> 16) & S_IFMT;
+            let has_unix = attributes & FILE_ATTRIBUTE_UNIX_EXTENSION != 0;
+            if attributes & FILE_ATTRIBUTE_REPARSE_POINT != 0
+                || (has_unix && unix_type != 0 && unix_type != S_IFREG && unix_type != S_IFDIR)
+            {
+                return Err(Error::NotARegularFile);
+            }
+        }
+        if file.is_directory && file.has_stream {
+            return Err(Error::Corrupt);
+        }
+        total = total.saturating_add(file.size);
+        if total > limits.max_total_size {
+            return Err(Error::LimitExceeded {
+                what: LimitKind::TotalSize,
+                limit: limits.max_total_size,
+            });
+        }
+    }
+    check_unique(archive.files.iter().map(|file| file.name.as_str()))?;
+
+    for block in &archive.blocks {
+        let encrypted = block
+            .coders
+            .iter()
+            .any(|coder| coder.encoder_method_id() == EncoderMethod::ID_AES256_SHA256);
+        if !encrypted && limits.require_encryption {
+            return Err(Error::NotEncrypted);
+        }
+    }
+    // Ratio per block (entries of a solid block share one compressed stream). With one
+    // packed stream per block (everything but BCJ2) block i is packed stream i.
+    let pack_sizes = archive.pack_sizes();
+    if pack_sizes.len() == archive.blocks.len() {
+        for (block, packed) in archive.blocks.iter().zip(pack_sizes) {
+            if ratio_exceeded(block.get_unpack_size(), *packed, limits) {
+                return Err(Error::LimitExceeded {
+                    what: LimitKind::CompressionRatio,
+                    limit: limits.max_ratio,
+                });
+            }
+        }
+    } else {
+        let unpacked: u64 = archive
+            .blocks
+            .iter()
+            .map(|block| block.get_unpack_size())
+            .sum();
+        let packed: u64 = pack_sizes.iter().sum();
+        if ratio_exceeded(unpacked, packed, limits) {
+            return Err(Error::LimitExceeded {
+                what: LimitKind::CompressionRatio,
+                limit: limits.max_ratio,
+            });
+        }
+    }
+
+    // Decode block by block; each entry is read up to its declared size only.
+    let mut contents: HashMap<String, Zeroizing<Vec<u8>>> = HashMap::new();
+    let mut failure: Option<Error> = None;
+    for block_index in 0..archive.blocks.len() {
+        let decoder = BlockDecoder::new_with_memory_limit(
+            1,
+            memory_kb,
+            block_index,
+            &archive,
+            password,
+            &mut *reader,
+        );
+        let outcome = decoder.for_each_entries(&mut |entry: &ArchiveEntry, data: &mut dyn Read| {
+            if entry.is_directory {
+                return Ok(true);
+            }
+            match read_exactly_declared(data, entry.size, map_io) {
+                Ok(bytes) => {
+                    contents.insert(entry.name.clone(), bytes);
+                    Ok(true)
+                }
+                Err(error) => {
+                    failure = Some(error);
+                    Err(sevenz_rust2::Error::Other(
+                        "stopped by autocsr-archive".into(),
+                    ))
+                }
+            }
+        });
+        if let Some(error) = failure.take() {
+            return Err(content_error(error, header_encrypted));
+        }
+        outcome.map_err(|error| content_error(map_error(error), header_encrypted))?;
+    }
+
+    let mut entries = Vec::with_capacity(archive.files.len());
+    for file in &archive.files {
+        if file.is_directory {
+            continue;
+        }
+        let data = if file.has_stream {
+            contents.remove(&file.name).ok_or(Error::Corrupt)?
+        } else {
+            Zeroizing::new(Vec::new())
+        };
+        let unix_mode = (file.has_windows_attributes
+            && file.windows_attributes & FILE_ATTRIBUTE_UNIX_EXTENSION != 0)
+            .then_some(file.windows_attributes >> 16);
+        entries.push(Entry::from_parts(file.name.clone(), data, unix_mode));
+    }
+    Ok(entries)
+}
+
+/// When the header was encrypted, the password already proved itself by decrypting it
+/// (its CRC matched), so a content failure is corruption, not a wrong password. With a
+/// plain header the content is the first thing the password decrypts.
+fn content_error(error: Error, header_encrypted: bool) -> Error {
+    match error {
+        Error::WrongPassword if header_encrypted => Error::Corrupt,
+        Error::Corrupt if !header_encrypted => Error::WrongPassword,
+        other => other,
+    }
+}
+
+/// Reads a 7z NUMBER (the format's variable-length integer).
+fn read_number(bytes: &mut &[u8]) -> Option<u64> {
+    let (&first, rest) = bytes.split_first()?;
+    *bytes = rest;
+    let mut mask = 0x80u8;
+    let mut value: u64 = 0;
+    for index in 0..8u32 {
+        if first & mask == 0 {
+            let high = u64::from(first & mask.wrapping_sub(1));
+            return Some(value | high.checked_shl(8 * index).unwrap_or(0));
+        }
+        let (&next, rest) = bytes.split_first()?;
+        *bytes = rest;
+        value |= u64::from(next) << (8 * index);
+        mask >>= 1;
+    }
+    Some(value)
+}
+
+/// Before sevenz-rust2 allocates anything for the header, checks its size against a
+/// budget derived from the entry limit: the plain "next header" size, or for an encoded
+/// (compressed, encrypted) header the unpack sizes its unencrypted stream info declares.
+/// Without this a few hundred bytes of LZMA could declare a 16 MiB header whose file
+/// count makes the parser allocate gigabytes.
+fn check_header_size<R: Read + Seek>(reader: &mut R, limits: &Limits) -> Result<(), Error> {
+    let budget = header_budget(limits);
+    let too_big = || Error::LimitExceeded {
+        what: LimitKind::HeaderSize,
+        limit: budget,
+    };
+    let len = reader.seek(SeekFrom::End(0))?;
+    reader.seek(SeekFrom::Start(0))?;
+    let mut start = [0u8; 32];
+    reader.read_exact(&mut start).map_err(map_io)?;
+    let field = |range: std::ops::Range<usize>| -> u64 {
+        let mut buf = [0u8; 8];
+        if let (Some(src), Some(dst)) = (start.get(range.clone()), buf.get_mut(..range.len())) {
+            dst.copy_from_slice(src);
+        }
+        u64::from_le_bytes(buf)
+    };
+    let next_offset = field(12..20);
+    let next_size = field(20..28);
+    // A zeroed start header is the "unfinished archive" case: let sevenz-rust2 decide.
+    if next_offset == 0 && next_size == 0 {
+        reader.seek(SeekFrom::Start(0))?;
+        return Ok(());
+    }
+    let position = SIGNATURE_HEADER_SIZE
+        .checked_add(next_offset)
+        .filter(|pos| pos.checked_add(next_size).is_some_and(|end| end <= len))
+        .ok_or(Error::Truncated)?;
+    // The encoded header's stream info is small; a plain header must fit the budget.
+    let to_read = next_size.min(budget.saturating_add(1));
+    reader.seek(SeekFrom::Start(position))?;
+    let mut header = vec![0u8; usize::try_from(to_read).map_err(|_| too_big())?];
+    reader.read_exact(&mut header).map_err(map_io)?;
+    reader.seek(SeekFrom::Start(0))?;
+    match header.split_first() {
+        Some((&K_ENCODED_HEADER, mut rest)) => {
+            // Skip the pack info and coder descriptions; the NUMBERs after the
+            // kCodersUnpackSize marker (0x0C) are the unpack sizes, one per coder output.
+            let Some((marker, count)) = find_unpack_sizes(rest) else {
+                return Err(Error::Corrupt);
+            };
+            rest = rest.get(marker..).unwrap_or_default();
+            for _ in 0..count {
+                let size = read_number(&mut rest).ok_or(Error::Corrupt)?;
+                if size > budget {
+                    return Err(too_big());
+                }
+            }
+            Ok(())
+        }
+        _ if next_size > budget => Err(too_big()),
+        _ => Ok(()),
+    }
+}
+
+/// Walks StreamsInfo (PackInfo, then UnpackInfo with its folders) far enough to find the
+/// offset just after the kCodersUnpackSize marker, and how many sizes follow it.
+fn find_unpack_sizes(header: &[u8]) -> Option<(usize, u64)> {
+    let total = header.len();
+    let mut rest = header;
+    let mut nid = *rest.first()?;
+    rest = rest.get(1..)?;
+    if nid == 0x06 {
+        // PackInfo: packPos, numPackStreams, [kSize sizes], [kCRC ...], kEnd.
+        read_number(&mut rest)?;
+        let streams = read_number(&mut rest)?;
+        loop {
+            let id = *rest.first()?;
+            rest = rest.get(1..)?;
+            match id {
+                0x00 => break,
+                0x09 => {
+                    for _ in 0..streams.min(1024) {
+                        read_number(&mut rest)?;
+                    }
+                }
+                0x0A => {
+                    // kCRC: allAreDefined, else a bit vector; then one u32 per defined CRC.
+                    let all_defined = *rest.first()?;
+                    rest = rest.get(1..)?;
+                    let count = usize::try_from(streams.min(1024)).ok()?;
+                    let defined = if all_defined == 0 {
+                        let vector = rest.get(..count.div_ceil(8))?;
+                        rest = rest.get(count.div_ceil(8)..)?;
+                        vector.iter().map(|byte| byte.count_ones() as usize).sum()
+                    } else {
+                        count
+                    };
+                    rest = rest.get(defined.checked_mul(4)?..)?;
+                }
+                _ => return None,
+            }
+        }
+        nid = *rest.first()?;
+        rest = rest.get(1..)?;
+    }
+    if nid != 0x07 || *rest.first()? != 0x0B {
+        return None;
+    }
+    rest = rest.get(1..)?;
+    let folders = read_number(&mut rest)?;
+    if *rest.first()? != 0 {
+        return None; // "external" folders are not used by real archives
+    }
+    rest = rest.get(1..)?;
+    let mut sizes: u64 = 0;
+    for _ in 0..folders.min(64) {
+        let coders = read_number(&mut rest)?;
+        let mut out_streams: u64 = 0;
+        let mut in_streams: u64 = 0;
+        for _ in 0..coders.min(64) {
+            let flags = *rest.first()?;
+            rest = rest.get(1..)?;
+            let id_size = usize::from(flags & 0x0F);
+            rest = rest.get(id_size..)?;
+            if flags & 0x10 != 0 {
+                in_streams = in_streams.checked_add(read_number(&mut rest)?)?;
+                out_streams = out_streams.checked_add(read_number(&mut rest)?)?;
+            } else {
+                in_streams = in_streams.checked_add(1)?;
+                out_streams = out_streams.checked_add(1)?;
+            }
+            if flags & 0x20 != 0 {
+                let props = usize::try_from(read_number(&mut rest)?).ok()?;
+                rest = rest.get(props..)?;
+            }
+        }
+        sizes = sizes.checked_add(out_streams)?;
+        let bind_pairs = out_streams.checked_sub(1)?;
+        for _ in 0..bind_pairs.min(64) {
+            read_number(&mut rest)?;
+            read_number(&mut rest)?;
+        }
+        let packed = in_streams.checked_sub(bind_pairs)?;
+        if packed > 1 {
+            for _ in 0..packed.min(64) {
+                read_number(&mut rest)?;
+            }
+        }
+    }
+    if *rest.first()? != 0x0C {
+        return None;
+    }
+    Some((total - rest.len() + 1, sizes.min(4096)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dictionary_is_sized_to_the_payload() {
+        assert_eq!(dictionary_size(0), 4096);
+        assert_eq!(dictionary_size(3000), 4096);
+        assert_eq!(dictionary_size(5000), 8192);
+        assert_eq!(dictionary_size(1 << 20), 1 << 20);
+        assert_eq!(dictionary_size(usize::MAX), 1 << 26);
+    }
+
+    #[test]
+    fn numbers_decode() {
+        let mut one: &[u8] = &[0x05];
+        assert_eq!(read_number(&mut one), Some(5));
+        let mut two: &[u8] = &[0x81, 0x02];
+        assert_eq!(read_number(&mut two), Some(0x102));
+        let mut nine: &[u8] = &[0xFF, 1, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(read_number(&mut nine), Some(1));
+        let mut short: &[u8] = &[0x81];
+        assert_eq!(read_number(&mut short), None);
+    }
+}
