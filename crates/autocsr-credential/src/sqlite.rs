@@ -1,0 +1,456 @@
+//! The embedded default store: records and epoch keys in two SQLite files.
+//!
+//! Both files run in WAL mode with `synchronous=FULL` (a commit survives power loss),
+//! `secure_delete=ON` (deleted bytes are overwritten, not left in free pages) and a
+//! `wal_checkpoint(TRUNCATE)` after every purge (no old page images left in the WAL).
+//! Every trait method is one transaction. Files are created with mode 0600.
+
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+use zeroize::Zeroizing;
+
+use crate::record::{NONCE_LEN, RecordBody, StoredRecord};
+use crate::store::{KeyStore, RecordStore};
+use crate::{Error, Vault};
+
+/// File name of the record store inside a vault directory (safe to back up).
+pub const RECORDS_FILE: &str = "records.sqlite3";
+/// File name of the key store inside a vault directory (never back it up).
+pub const KEYS_FILE: &str = "keys.sqlite3";
+
+const STATE_SEALED: i64 = 0;
+const STATE_EXPIRED: i64 = 1;
+const STATE_REVOKED: i64 = 2;
+
+/// Schema migrations, applied in order; the index + 1 is the schema version.
+const RECORD_MIGRATIONS: &[&str] = &["CREATE TABLE records (
+        order_id     TEXT PRIMARY KEY NOT NULL,
+        format       INTEGER NOT NULL,
+        created_at   INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL,
+        key_epoch    INTEGER NOT NULL,
+        reveal_count INTEGER NOT NULL DEFAULT 0,
+        state        INTEGER NOT NULL,
+        state_at     INTEGER,
+        nonce        BLOB,
+        ciphertext   BLOB
+    ) WITHOUT ROWID;
+    CREATE INDEX records_by_expiry ON records (expires_at);"];
+const KEY_MIGRATIONS: &[&str] = &["CREATE TABLE epoch_keys (
+        epoch INTEGER PRIMARY KEY NOT NULL,
+        key   BLOB NOT NULL
+    );"];
+
+fn db_err(e: rusqlite::Error) -> Error {
+    Error::storage(e)
+}
+
+fn to_i64(v: u64) -> Result<i64, Error> {
+    i64::try_from(v).map_err(|_| Error::InvalidTime)
+}
+
+fn to_u64(v: i64) -> Result<u64, Error> {
+    u64::try_from(v).map_err(|_| Error::Malformed {
+        what: "negative stored integer",
+    })
+}
+
+/// Creates `path` (and its `-wal` / `-shm` companions) with mode 0600 if missing, so SQLite
+/// never creates them with the process umask.
+fn create_private(path: &Path) -> Result<(), Error> {
+    let mut names = vec![path.to_path_buf()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        names.push(PathBuf::from(name));
+    }
+    for name in names {
+        let mut options = OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(&name).map_err(Error::storage)?;
+    }
+    Ok(())
+}
+
+fn open_connection(path: &Path, migrations: &[&str]) -> Result<Connection, Error> {
+    create_private(path)?;
+    let mut conn = Connection::open(path).map_err(db_err)?;
+    conn.busy_timeout(Duration::from_secs(10)).map_err(db_err)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(db_err)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(db_err)?;
+    conn.pragma_update(None, "secure_delete", "ON")
+        .map_err(db_err)?;
+    migrate(&mut conn, migrations)?;
+    Ok(conn)
+}
+
+/// Brings the schema up to date in one transaction per step; refuses a newer schema.
+fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), Error> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_err)?;
+    tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        .map_err(db_err)?;
+    let current: i64 = tx
+        .query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(db_err)?;
+    let supported = i64::try_from(migrations.len()).unwrap_or(i64::MAX);
+    if current > supported {
+        return Err(Error::UnsupportedSchema {
+            found: current,
+            supported,
+        });
+    }
+    for (index, sql) in migrations
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(current).unwrap_or(0))
+    {
+        tx.execute_batch(sql).map_err(db_err)?;
+        let version = i64::try_from(index + 1).unwrap_or(i64::MAX);
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES (?1)",
+            [version],
+        )
+        .map_err(db_err)?;
+    }
+    tx.commit().map_err(db_err)
+}
+
+fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    conn.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Records in an SQLite file. Holds only ciphertext and tombstones: safe to back up.
+#[derive(Debug)]
+pub struct SqliteRecordStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteRecordStore {
+    /// Opens (creating with mode 0600 if needed) and migrates the record store at `path`.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] for I/O or database failures, [`Error::UnsupportedSchema`].
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        Ok(Self {
+            conn: Mutex::new(open_connection(path, RECORD_MIGRATIONS)?),
+        })
+    }
+}
+
+fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRecordRow> {
+    Ok(StoredRecordRow {
+        order_id: row.get(0)?,
+        format: row.get(1)?,
+        created_at: row.get(2)?,
+        expires_at: row.get(3)?,
+        key_epoch: row.get(4)?,
+        reveal_count: row.get(5)?,
+        state: row.get(6)?,
+        state_at: row.get(7)?,
+        nonce: row.get(8)?,
+        ciphertext: row.get(9)?,
+    })
+}
+
+struct StoredRecordRow {
+    order_id: String,
+    format: i64,
+    created_at: i64,
+    expires_at: i64,
+    key_epoch: i64,
+    reveal_count: i64,
+    state: i64,
+    state_at: Option<i64>,
+    nonce: Option<Vec<u8>>,
+    ciphertext: Option<Vec<u8>>,
+}
+
+impl StoredRecordRow {
+    fn into_record(self) -> Result<StoredRecord, Error> {
+        let body = match self.state {
+            STATE_SEALED => {
+                let nonce: [u8; NONCE_LEN] = self
+                    .nonce
+                    .as_deref()
+                    .and_then(|n| n.try_into().ok())
+                    .ok_or(Error::Malformed { what: "nonce" })?;
+                let ciphertext = self
+                    .ciphertext
+                    .ok_or(Error::Malformed { what: "ciphertext" })?;
+                RecordBody::Sealed { nonce, ciphertext }
+            }
+            STATE_EXPIRED => RecordBody::Expired {
+                destroyed_at_ms: to_u64(self.state_at.unwrap_or(0))?,
+            },
+            STATE_REVOKED => RecordBody::Revoked {
+                revoked_at_ms: to_u64(self.state_at.unwrap_or(0))?,
+            },
+            _ => {
+                return Err(Error::Malformed {
+                    what: "record state",
+                });
+            }
+        };
+        Ok(StoredRecord {
+            format: u8::try_from(self.format).map_err(|_| Error::Malformed { what: "format" })?,
+            order_id: self.order_id,
+            created_at_ms: to_u64(self.created_at)?,
+            expires_at_ms: to_u64(self.expires_at)?,
+            key_epoch: to_u64(self.key_epoch)?,
+            reveal_count: to_u64(self.reveal_count)?,
+            body,
+        })
+    }
+}
+
+fn tombstone_columns(body: &RecordBody) -> Result<(i64, i64), Error> {
+    match body {
+        RecordBody::Expired { destroyed_at_ms } => Ok((STATE_EXPIRED, to_i64(*destroyed_at_ms)?)),
+        RecordBody::Revoked { revoked_at_ms } => Ok((STATE_REVOKED, to_i64(*revoked_at_ms)?)),
+        RecordBody::Sealed { .. } => Err(Error::Malformed {
+            what: "a tombstone must not hold a code",
+        }),
+    }
+}
+
+impl RecordStore for SqliteRecordStore {
+    fn insert_all(&self, records: &[StoredRecord]) -> Result<(), Error> {
+        let mut conn = lock(&self.conn);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO records (order_id, format, created_at, expires_at, key_epoch,
+                     reveal_count, state, state_at, nonce, ciphertext)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9)",
+                )
+                .map_err(db_err)?;
+            for r in records {
+                let RecordBody::Sealed { nonce, ciphertext } = &r.body else {
+                    return Err(Error::Malformed {
+                        what: "only sealed records can be inserted",
+                    });
+                };
+                let result = insert.execute(params![
+                    r.order_id,
+                    i64::from(r.format),
+                    to_i64(r.created_at_ms)?,
+                    to_i64(r.expires_at_ms)?,
+                    to_i64(r.key_epoch)?,
+                    to_i64(r.reveal_count)?,
+                    STATE_SEALED,
+                    &nonce[..],
+                    ciphertext,
+                ]);
+                match result {
+                    Ok(_) => {}
+                    Err(rusqlite::Error::SqliteFailure(e, _))
+                        if e.code == ErrorCode::ConstraintViolation =>
+                    {
+                        // Dropping the transaction rolls back everything inserted so far.
+                        return Err(Error::AlreadyExists);
+                    }
+                    Err(e) => return Err(db_err(e)),
+                }
+            }
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    fn load(&self, order_id: &str) -> Result<Option<StoredRecord>, Error> {
+        let conn = lock(&self.conn);
+        let row = conn
+            .prepare_cached(
+                "SELECT order_id, format, created_at, expires_at, key_epoch, reveal_count, state,
+                 state_at, nonce, ciphertext FROM records WHERE order_id = ?1",
+            )
+            .map_err(db_err)?
+            .query_row([order_id], row_to_record)
+            .optional()
+            .map_err(db_err)?;
+        row.map(StoredRecordRow::into_record).transpose()
+    }
+
+    fn count_reveal(&self, order_id: &str, now_ms: u64) -> Result<Option<u64>, Error> {
+        let conn = lock(&self.conn);
+        let count: Option<i64> = conn
+            .prepare_cached(
+                "UPDATE records SET reveal_count = reveal_count + 1
+                 WHERE order_id = ?1 AND state = ?2 AND expires_at > ?3 RETURNING reveal_count",
+            )
+            .map_err(db_err)?
+            .query_row(params![order_id, STATE_SEALED, to_i64(now_ms)?], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db_err)?;
+        count.map(to_u64).transpose()
+    }
+
+    fn destroy(&self, order_id: &str, tombstone: &RecordBody) -> Result<bool, Error> {
+        let (state, at) = tombstone_columns(tombstone)?;
+        let conn = lock(&self.conn);
+        let changed = conn
+            .prepare_cached(
+                "UPDATE records SET state = ?2, state_at = ?3, nonce = NULL, ciphertext = NULL
+                 WHERE order_id = ?1 AND state = ?4",
+            )
+            .map_err(db_err)?
+            .execute(params![order_id, state, at, STATE_SEALED])
+            .map_err(db_err)?;
+        Ok(changed == 1)
+    }
+
+    fn purge_expired(&self, now_ms: u64) -> Result<Vec<String>, Error> {
+        let mut conn = lock(&self.conn);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let ids = {
+            let mut delete = tx
+                .prepare_cached("DELETE FROM records WHERE expires_at <= ?1 RETURNING order_id")
+                .map_err(db_err)?;
+            let rows = delete
+                .query_map([to_i64(now_ms)?], |r| r.get::<_, String>(0))
+                .map_err(db_err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db_err)?
+        };
+        tx.commit().map_err(db_err)?;
+        checkpoint(&conn)?;
+        Ok(ids)
+    }
+}
+
+/// Copies the WAL into the database and truncates it, so no old page image survives there.
+fn checkpoint(conn: &Connection) -> Result<(), Error> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .map_err(db_err)
+}
+
+/// Epoch keys in an SQLite file. Never back this file up.
+#[derive(Debug)]
+pub struct SqliteKeyStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteKeyStore {
+    /// Opens (creating with mode 0600 if needed) and migrates the key store at `path`.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] for I/O or database failures, [`Error::UnsupportedSchema`].
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        Ok(Self {
+            conn: Mutex::new(open_connection(path, KEY_MIGRATIONS)?),
+        })
+    }
+}
+
+impl KeyStore for SqliteKeyStore {
+    fn get_or_insert(&self, epoch: u64, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let mut conn = lock(&self.conn);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO epoch_keys (epoch, key) VALUES (?1, ?2)",
+            params![to_i64(epoch)?, blob],
+        )
+        .map_err(db_err)?;
+        let stored: Vec<u8> = tx
+            .query_row(
+                "SELECT key FROM epoch_keys WHERE epoch = ?1",
+                [to_i64(epoch)?],
+                |r| r.get(0),
+            )
+            .map_err(db_err)?;
+        tx.commit().map_err(db_err)?;
+        Ok(Zeroizing::new(stored))
+    }
+
+    fn get(&self, epoch: u64) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
+        let conn = lock(&self.conn);
+        let key: Option<Vec<u8>> = conn
+            .prepare_cached("SELECT key FROM epoch_keys WHERE epoch = ?1")
+            .map_err(db_err)?
+            .query_row([to_i64(epoch)?], |r| r.get(0))
+            .optional()
+            .map_err(db_err)?;
+        Ok(key.map(Zeroizing::new))
+    }
+
+    fn destroy_through(&self, now_ms: u64) -> Result<u64, Error> {
+        let conn = lock(&self.conn);
+        let destroyed = conn
+            .execute(
+                "DELETE FROM epoch_keys WHERE epoch <= ?1",
+                [to_i64(now_ms)?],
+            )
+            .map_err(db_err)?;
+        checkpoint(&conn)?;
+        Ok(u64::try_from(destroyed).unwrap_or(u64::MAX))
+    }
+
+    fn epochs(&self) -> Result<Vec<u64>, Error> {
+        let conn = lock(&self.conn);
+        let mut stmt = conn
+            .prepare_cached("SELECT epoch FROM epoch_keys ORDER BY epoch")
+            .map_err(db_err)?;
+        let rows = stmt.query_map([], |r| r.get::<_, i64>(0)).map_err(db_err)?;
+        let mut epochs = Vec::new();
+        for row in rows {
+            epochs.push(to_u64(row.map_err(db_err)?)?);
+        }
+        Ok(epochs)
+    }
+}
+
+impl Vault {
+    /// Opens (or creates) the embedded vault in `dir`: [`RECORDS_FILE`] and [`KEYS_FILE`],
+    /// both mode 0600; `dir` is created with mode 0700 if missing.
+    ///
+    /// Back up the records file freely; never back up the keys file (a backup of it would
+    /// defeat crypto-shredding). To keep keys elsewhere, use
+    /// [`open_sqlite_files`](Self::open_sqlite_files) or a [`KeyWrapper`](crate::KeyWrapper).
+    ///
+    /// # Errors
+    /// [`Error::Storage`] for I/O or database failures, [`Error::UnsupportedSchema`].
+    pub fn open_sqlite(dir: &Path) -> Result<Self, Error> {
+        if !dir.exists() {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder.create(dir).map_err(Error::storage)?;
+        }
+        Self::open_sqlite_files(&dir.join(RECORDS_FILE), &dir.join(KEYS_FILE))
+    }
+
+    /// Opens the embedded vault with the record and key stores at the given paths (e.g.
+    /// the keys on a volume that is excluded from backups).
+    ///
+    /// # Errors
+    /// As [`open_sqlite`](Self::open_sqlite).
+    pub fn open_sqlite_files(records: &Path, keys: &Path) -> Result<Self, Error> {
+        Ok(Self::new(
+            Arc::new(SqliteRecordStore::open(records)?),
+            Arc::new(SqliteKeyStore::open(keys)?),
+        ))
+    }
+}
