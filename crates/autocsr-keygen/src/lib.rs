@@ -1,3 +1,20 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod csr;
+mod error;
+mod key;
+mod names;
+
+pub use csr::{Csr, CsrRequest, CsrSigner, MAX_SUBJECT_ALT_NAMES, SignatureAlgorithm};
+pub use error::{Error, Result};
+pub use key::{KeyAlgorithm, Pkcs8Encryption, PrivateKey};
+pub use names::{MAX_DNS_LABEL_LEN, MAX_DNS_NAME_LEN, check_dns_name, dns_name_to_ascii};
+
+/// The `secrecy` version used in this crate's public API.
+pub use secrecy;
+/// The `signature` version whose `Error` the [`CsrSigner`] trait uses.
+pub use signature;
+/// The `zeroize` version of the [`zeroize::Zeroizing`] buffers this crate returns.
+pub use zeroize;

@@ -1,0 +1,514 @@
+//! Key algorithms and the zeroizing private-key type.
+
+use core::fmt;
+use core::str::FromStr;
+
+use der::pem::LineEnding;
+use pkcs8::pkcs5::pbes2;
+use pkcs8::{EncodePrivateKey, EncryptedPrivateKeyInfoRef, PrivateKeyInfoRef};
+use rand_core::{CryptoRng, TryCryptoRng};
+use rsa::traits::PublicKeyParts;
+use secrecy::{ExposeSecret, SecretString};
+use signature::{Keypair, SignatureEncoding, Signer};
+use spki::{EncodePublicKey, ObjectIdentifier};
+use zeroize::Zeroizing;
+
+use crate::csr::{CsrSigner, SignatureAlgorithm};
+use crate::error::{Error, Result};
+
+type RsaSigningKey = rsa::pkcs1v15::SigningKey<sha2::Sha256>;
+
+pub(crate) const RSA_ENCRYPTION: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+pub(crate) const ID_EC_PUBLIC_KEY: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+pub(crate) const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+pub(crate) const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+
+/// The PBES2 OID (RFC 8018); anything else (PBES1 with DES or RC2) is refused.
+const PBES2_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.5.13");
+
+/// Largest scrypt working memory accepted when decrypting (about 128 * r * (N + p) bytes):
+/// 16x what the keys this crate writes need, far below what would stall a host.
+const MAX_SCRYPT_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
+/// Largest PBKDF2 iteration count accepted when decrypting (10x the OWASP 2023 figure).
+const MAX_PBKDF2_ITERATIONS: u64 = 6_000_000;
+
+/// The key algorithms this crate generates: those BR 6.1.5 allows for TLS subscriber keys.
+///
+/// RSA keys use the public exponent 65537 and sign CSRs with PKCS#1 v1.5 and SHA-256;
+/// ECDSA keys sign with the hash that matches the curve (P-256/SHA-256, P-384/SHA-384).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyAlgorithm {
+    /// RSA with a 2048-bit modulus.
+    Rsa2048,
+    /// RSA with a 3072-bit modulus.
+    Rsa3072,
+    /// RSA with a 4096-bit modulus.
+    Rsa4096,
+    /// ECDSA over NIST P-256 (secp256r1).
+    EcdsaP256,
+    /// ECDSA over NIST P-384 (secp384r1).
+    EcdsaP384,
+}
+
+impl KeyAlgorithm {
+    /// Every algorithm, in the order of the names in [`KeyAlgorithm::as_str`].
+    pub const ALL: [KeyAlgorithm; 5] = [
+        KeyAlgorithm::Rsa2048,
+        KeyAlgorithm::Rsa3072,
+        KeyAlgorithm::Rsa4096,
+        KeyAlgorithm::EcdsaP256,
+        KeyAlgorithm::EcdsaP384,
+    ];
+
+    /// The stable name: `rsa2048`, `rsa3072`, `rsa4096`, `p256` or `p384`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            KeyAlgorithm::Rsa2048 => "rsa2048",
+            KeyAlgorithm::Rsa3072 => "rsa3072",
+            KeyAlgorithm::Rsa4096 => "rsa4096",
+            KeyAlgorithm::EcdsaP256 => "p256",
+            KeyAlgorithm::EcdsaP384 => "p384",
+        }
+    }
+
+    /// The CSR signature algorithm keys of this algorithm sign with.
+    pub const fn signature_algorithm(self) -> SignatureAlgorithm {
+        match self {
+            KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
+                SignatureAlgorithm::RsaPkcs1v15Sha256
+            }
+            KeyAlgorithm::EcdsaP256 => SignatureAlgorithm::EcdsaP256Sha256,
+            KeyAlgorithm::EcdsaP384 => SignatureAlgorithm::EcdsaP384Sha384,
+        }
+    }
+
+    /// The RSA modulus size in bits, or `None` for ECDSA.
+    pub const fn rsa_bits(self) -> Option<usize> {
+        match self {
+            KeyAlgorithm::Rsa2048 => Some(2048),
+            KeyAlgorithm::Rsa3072 => Some(3072),
+            KeyAlgorithm::Rsa4096 => Some(4096),
+            KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 => None,
+        }
+    }
+
+    fn from_rsa_bits(bits: u32) -> Option<KeyAlgorithm> {
+        match bits {
+            2048 => Some(KeyAlgorithm::Rsa2048),
+            3072 => Some(KeyAlgorithm::Rsa3072),
+            4096 => Some(KeyAlgorithm::Rsa4096),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for KeyAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for KeyAlgorithm {
+    type Err = Error;
+
+    /// Parses the names of [`KeyAlgorithm::as_str`] (ASCII case-insensitive).
+    fn from_str(name: &str) -> Result<Self> {
+        KeyAlgorithm::ALL
+            .into_iter()
+            .find(|algorithm| algorithm.as_str().eq_ignore_ascii_case(name))
+            .ok_or_else(|| Error::UnknownAlgorithm {
+                name: name.to_owned(),
+            })
+    }
+}
+
+/// How an exported PKCS#8 key is encrypted (PBES2, RFC 8018, always with AES-256-CBC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Pkcs8Encryption {
+    /// scrypt with N = 2^14, r = 8, p = 1 (what `openssl pkcs8 -scrypt` writes and within
+    /// OpenSSL 3's default memory limit), 16-byte salt.
+    #[default]
+    Scrypt,
+    /// PBKDF2-HMAC-SHA-256 with 600,000 iterations (OWASP 2023), 16-byte salt: for readers
+    /// that do not know scrypt.
+    Pbkdf2Sha256,
+}
+
+/// The key material. Every variant is boxed so the secret is not copied when the
+/// `PrivateKey` moves, and every inner type zeroizes itself on drop.
+enum KeyMaterial {
+    Rsa(Box<RsaSigningKey>),
+    P256(Box<p256::ecdsa::SigningKey>),
+    P384(Box<p384::ecdsa::SigningKey>),
+}
+
+/// A private key of one of the [`KeyAlgorithm`]s.
+///
+/// - Wiped on drop: the RSA primes, exponents and CRT values, and the ECDSA scalar, are
+///   zeroized by their own types when this value is dropped (they implement
+///   [`zeroize::ZeroizeOnDrop`]); so is every PKCS#8 buffer this type hands out
+///   ([`Zeroizing`], [`SecretString`]).
+/// - `Debug` prints only the algorithm; there is no `Display`, no `Clone`, no `PartialEq`.
+/// - Exporting the secret is always an explicit call (`to_pkcs8_*`).
+pub struct PrivateKey {
+    algorithm: KeyAlgorithm,
+    material: KeyMaterial,
+}
+
+// Sound because every field zeroizes itself on drop (checked at compile time in the tests).
+impl zeroize::ZeroizeOnDrop for PrivateKey {}
+
+impl fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrivateKey")
+            .field("algorithm", &self.algorithm)
+            .field("key", &"[REDACTED]")
+            .finish()
+    }
+}
+
+impl PrivateKey {
+    /// Generates a key from the operating system's CSPRNG.
+    ///
+    /// # Errors
+    /// [`Error::Rng`] if the OS random source fails, [`Error::KeyGeneration`] if the
+    /// cryptographic library fails.
+    pub fn generate(algorithm: KeyAlgorithm) -> Result<PrivateKey> {
+        PrivateKey::generate_from(algorithm, &mut getrandom::SysRng)
+    }
+
+    /// Generates a key from a caller-supplied CSPRNG (for tests and for hosts with their
+    /// own DRBG). Use [`PrivateKey::generate`] unless you have a reason not to.
+    ///
+    /// # Errors
+    /// [`Error::KeyGeneration`] if the cryptographic library fails.
+    pub fn generate_with_rng<R: CryptoRng + ?Sized>(
+        algorithm: KeyAlgorithm,
+        rng: &mut R,
+    ) -> Result<PrivateKey> {
+        PrivateKey::generate_from(algorithm, rng)
+    }
+
+    fn generate_from<R: TryCryptoRng + ?Sized>(
+        algorithm: KeyAlgorithm,
+        rng: &mut R,
+    ) -> Result<PrivateKey> {
+        use p256::elliptic_curve::Generate;
+        let material = match algorithm {
+            KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
+                let bits = algorithm.rsa_bits().ok_or(Error::KeyGeneration)?;
+                let key = rsa::PrivateKey::new(rng, bits).map_err(|err| match err {
+                    rsa::Error::Rng => Error::Rng,
+                    _ => Error::KeyGeneration,
+                })?;
+                KeyMaterial::Rsa(Box::new(RsaSigningKey::new(key)))
+            }
+            KeyAlgorithm::EcdsaP256 => KeyMaterial::P256(Box::new(
+                p256::ecdsa::SigningKey::try_generate_from_rng(rng).map_err(|_| Error::Rng)?,
+            )),
+            KeyAlgorithm::EcdsaP384 => KeyMaterial::P384(Box::new(
+                p384::ecdsa::SigningKey::try_generate_from_rng(rng).map_err(|_| Error::Rng)?,
+            )),
+        };
+        Ok(PrivateKey {
+            algorithm,
+            material,
+        })
+    }
+
+    /// The key's algorithm.
+    pub fn algorithm(&self) -> KeyAlgorithm {
+        self.algorithm
+    }
+
+    /// The unencrypted PKCS#8 (RFC 5958 `OneAsymmetricKey` v1) DER encoding, wiped when
+    /// dropped.
+    ///
+    /// # Errors
+    /// [`Error::KeyEncoding`] if encoding fails.
+    pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>> {
+        let document = match &self.material {
+            KeyMaterial::Rsa(key) => key.to_pkcs8_der(),
+            KeyMaterial::P256(key) => key.to_pkcs8_der(),
+            KeyMaterial::P384(key) => key.to_pkcs8_der(),
+        }
+        .map_err(|_| Error::KeyEncoding)?;
+        Ok(Zeroizing::new(document.as_bytes().to_vec()))
+    }
+
+    /// The unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`, LF line endings).
+    ///
+    /// # Errors
+    /// [`Error::KeyEncoding`] if encoding fails.
+    pub fn to_pkcs8_pem(&self) -> Result<SecretString> {
+        let pem = match &self.material {
+            KeyMaterial::Rsa(key) => key.to_pkcs8_pem(LineEnding::LF),
+            KeyMaterial::P256(key) => key.to_pkcs8_pem(LineEnding::LF),
+            KeyMaterial::P384(key) => key.to_pkcs8_pem(LineEnding::LF),
+        }
+        .map_err(|_| Error::KeyEncoding)?;
+        Ok(SecretString::from(pem.as_str()))
+    }
+
+    /// The PKCS#8 `EncryptedPrivateKeyInfo` DER encoding (PBES2 with the chosen key
+    /// derivation, AES-256-CBC, fresh random salt and IV from the OS CSPRNG). The result is
+    /// ciphertext, so it is an ordinary `Vec`.
+    ///
+    /// # Errors
+    /// [`Error::EmptyPassphrase`], [`Error::Rng`], [`Error::KeyEncoding`].
+    pub fn to_encrypted_pkcs8_der(
+        &self,
+        passphrase: &SecretString,
+        encryption: Pkcs8Encryption,
+    ) -> Result<Vec<u8>> {
+        Ok(self.encrypt(passphrase, encryption)?.as_bytes().to_vec())
+    }
+
+    /// The PKCS#8 `EncryptedPrivateKeyInfo` as PEM (`-----BEGIN ENCRYPTED PRIVATE KEY-----`,
+    /// LF line endings), readable by `openssl pkey -passin`.
+    ///
+    /// # Errors
+    /// [`Error::EmptyPassphrase`], [`Error::Rng`], [`Error::KeyEncoding`].
+    pub fn to_encrypted_pkcs8_pem(
+        &self,
+        passphrase: &SecretString,
+        encryption: Pkcs8Encryption,
+    ) -> Result<String> {
+        let document = self.encrypt(passphrase, encryption)?;
+        der::pem::encode_string("ENCRYPTED PRIVATE KEY", LineEnding::LF, document.as_bytes())
+            .map_err(|_| Error::KeyEncoding)
+    }
+
+    fn encrypt(
+        &self,
+        passphrase: &SecretString,
+        encryption: Pkcs8Encryption,
+    ) -> Result<der::SecretDocument> {
+        let passphrase = passphrase.expose_secret();
+        if passphrase.is_empty() {
+            return Err(Error::EmptyPassphrase);
+        }
+        let rng = &mut getrandom::SysRng;
+        let parameters = match encryption {
+            Pkcs8Encryption::Scrypt => pbes2::Parameters::generate_scrypt(rng),
+            Pkcs8Encryption::Pbkdf2Sha256 => pbes2::Parameters::generate_pbkdf2(rng),
+        }
+        .map_err(|err| match err {
+            pkcs8::pkcs5::Error::Rng => Error::Rng,
+            _ => Error::KeyEncoding,
+        })?;
+        let plain = self.to_pkcs8_der()?;
+        let info = PrivateKeyInfoRef::try_from(plain.as_slice()).map_err(|_| Error::KeyEncoding)?;
+        info.encrypt_with_params(parameters, passphrase.as_bytes())
+            .map_err(|_| Error::KeyEncoding)
+    }
+
+    /// Reads an unencrypted PKCS#8 DER private key.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPrivateKey`] for malformed input, [`Error::UnsupportedKey`] for a
+    /// well-formed key that is not RSA 2048/3072/4096 with e = 65537, P-256 or P-384.
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<PrivateKey> {
+        let info = PrivateKeyInfoRef::try_from(der).map_err(|_| Error::InvalidPrivateKey)?;
+        let algorithm_oid = info.algorithm.oid;
+        if algorithm_oid == RSA_ENCRYPTION {
+            let key = rsa::PrivateKey::try_from(info).map_err(|_| Error::InvalidPrivateKey)?;
+            let algorithm =
+                KeyAlgorithm::from_rsa_bits(key.n().bit_width()).ok_or(Error::UnsupportedKey {
+                    reason: "RSA modulus is not 2048, 3072 or 4096 bits",
+                })?;
+            let exponent = key.e_bytes();
+            let significant: Vec<u8> = exponent.iter().copied().skip_while(|b| *b == 0).collect();
+            if significant != [0x01, 0x00, 0x01] {
+                return Err(Error::UnsupportedKey {
+                    reason: "RSA public exponent is not 65537",
+                });
+            }
+            return Ok(PrivateKey {
+                algorithm,
+                material: KeyMaterial::Rsa(Box::new(RsaSigningKey::new(key))),
+            });
+        }
+        if algorithm_oid != ID_EC_PUBLIC_KEY {
+            return Err(Error::UnsupportedKey {
+                reason: "not an RSA or ECDSA key",
+            });
+        }
+        let curve = info
+            .algorithm
+            .parameters_oid()
+            .map_err(|_| Error::InvalidPrivateKey)?;
+        if curve == SECP256R1 {
+            let key =
+                p256::ecdsa::SigningKey::try_from(info).map_err(|_| Error::InvalidPrivateKey)?;
+            Ok(PrivateKey {
+                algorithm: KeyAlgorithm::EcdsaP256,
+                material: KeyMaterial::P256(Box::new(key)),
+            })
+        } else if curve == SECP384R1 {
+            let key =
+                p384::ecdsa::SigningKey::try_from(info).map_err(|_| Error::InvalidPrivateKey)?;
+            Ok(PrivateKey {
+                algorithm: KeyAlgorithm::EcdsaP384,
+                material: KeyMaterial::P384(Box::new(key)),
+            })
+        } else {
+            Err(Error::UnsupportedKey {
+                reason: "elliptic curve is not P-256 or P-384",
+            })
+        }
+    }
+
+    /// Reads an unencrypted PKCS#8 PEM private key (`-----BEGIN PRIVATE KEY-----`).
+    ///
+    /// # Errors
+    /// As [`PrivateKey::from_pkcs8_der`]; a wrong PEM label or bad armour is
+    /// [`Error::InvalidPrivateKey`].
+    pub fn from_pkcs8_pem(pem: &str) -> Result<PrivateKey> {
+        let (label, der) = der::pem::decode_vec(pem.as_bytes())
+            .map(|(label, der)| (label.to_owned(), Zeroizing::new(der)))
+            .map_err(|_| Error::InvalidPrivateKey)?;
+        if label != "PRIVATE KEY" {
+            return Err(Error::InvalidPrivateKey);
+        }
+        PrivateKey::from_pkcs8_der(&der)
+    }
+
+    /// Reads a PKCS#8 `EncryptedPrivateKeyInfo` (DER). PBES2 with scrypt or
+    /// PBKDF2-HMAC-SHA-2 and AES-CBC is read; the key-derivation cost is capped before any
+    /// work is done (scrypt at 256 MiB of memory, PBKDF2 at 6,000,000 iterations) so a
+    /// hostile file cannot stall the host.
+    ///
+    /// # Errors
+    /// [`Error::EmptyPassphrase`], [`Error::InvalidPrivateKey`] for malformed input,
+    /// [`Error::UnsupportedEncryption`], [`Error::LimitExceeded`] for an excessive cost,
+    /// [`Error::Decryption`] for a wrong passphrase or corrupt ciphertext, and the errors of
+    /// [`PrivateKey::from_pkcs8_der`] for the decrypted key.
+    pub fn from_encrypted_pkcs8_der(der: &[u8], passphrase: &SecretString) -> Result<PrivateKey> {
+        let passphrase = passphrase.expose_secret();
+        if passphrase.is_empty() {
+            return Err(Error::EmptyPassphrase);
+        }
+        let encrypted =
+            EncryptedPrivateKeyInfoRef::try_from(der).map_err(|_| Error::InvalidPrivateKey)?;
+        if encrypted.encryption_algorithm.oid() != PBES2_OID {
+            return Err(Error::UnsupportedEncryption);
+        }
+        let parameters = encrypted
+            .encryption_algorithm
+            .pbes2()
+            .ok_or(Error::UnsupportedEncryption)?;
+        check_kdf_cost(&parameters.kdf)?;
+        let plain = encrypted
+            .decrypt(passphrase.as_bytes())
+            .map_err(|err| match err {
+                pkcs8::Error::EncryptedPrivateKey(pkcs8::pkcs5::Error::UnsupportedAlgorithm {
+                    ..
+                }) => Error::UnsupportedEncryption,
+                _ => Error::Decryption,
+            })?;
+        PrivateKey::from_pkcs8_der(plain.as_bytes()).map_err(|err| match err {
+            // A wrong passphrase usually fails the CBC padding check, but 1 in 256 wrong
+            // passphrases gives valid padding and garbage: that is a decryption failure too.
+            Error::InvalidPrivateKey => Error::Decryption,
+            other => other,
+        })
+    }
+
+    /// Reads a PKCS#8 `-----BEGIN ENCRYPTED PRIVATE KEY-----` PEM.
+    ///
+    /// # Errors
+    /// As [`PrivateKey::from_encrypted_pkcs8_der`]; a wrong PEM label or bad armour is
+    /// [`Error::InvalidPrivateKey`].
+    pub fn from_encrypted_pkcs8_pem(pem: &str, passphrase: &SecretString) -> Result<PrivateKey> {
+        let (label, der) =
+            der::pem::decode_vec(pem.as_bytes()).map_err(|_| Error::InvalidPrivateKey)?;
+        if label != "ENCRYPTED PRIVATE KEY" {
+            return Err(Error::InvalidPrivateKey);
+        }
+        PrivateKey::from_encrypted_pkcs8_der(&der, passphrase)
+    }
+
+    /// The public key as DER `SubjectPublicKeyInfo` (RFC 5280).
+    ///
+    /// # Errors
+    /// [`Error::KeyEncoding`] if encoding fails.
+    pub fn public_key_der(&self) -> Result<Vec<u8>> {
+        let document = match &self.material {
+            KeyMaterial::Rsa(key) => key.verifying_key().to_public_key_der(),
+            KeyMaterial::P256(key) => key.verifying_key().to_public_key_der(),
+            KeyMaterial::P384(key) => key.verifying_key().to_public_key_der(),
+        }
+        .map_err(|_| Error::KeyEncoding)?;
+        Ok(document.into_vec())
+    }
+
+    /// The public key as PEM `SubjectPublicKeyInfo` (`-----BEGIN PUBLIC KEY-----`, LF).
+    ///
+    /// # Errors
+    /// [`Error::KeyEncoding`] if encoding fails.
+    pub fn public_key_pem(&self) -> Result<String> {
+        der::pem::encode_string("PUBLIC KEY", LineEnding::LF, &self.public_key_der()?)
+            .map_err(|_| Error::KeyEncoding)
+    }
+}
+
+/// Refuses key-derivation parameters that would cost more than a legitimate file needs.
+fn check_kdf_cost(kdf: &pbes2::Kdf) -> Result<()> {
+    if let Some(scrypt) = kdf.scrypt() {
+        // scrypt needs about 128 * r * (N + p) bytes of memory.
+        let n = scrypt.cost_parameter;
+        let r = u64::from(scrypt.block_size);
+        let p = u64::from(scrypt.parallelization);
+        let memory = n.saturating_add(p).saturating_mul(r).saturating_mul(128);
+        if memory > MAX_SCRYPT_MEMORY_BYTES {
+            return Err(Error::LimitExceeded {
+                what: "scrypt memory (bytes)",
+                limit: MAX_SCRYPT_MEMORY_BYTES,
+            });
+        }
+        if p > 16 {
+            return Err(Error::LimitExceeded {
+                what: "scrypt parallelization",
+                limit: 16,
+            });
+        }
+    } else if let Some(pbkdf2) = kdf.pbkdf2() {
+        if u64::from(pbkdf2.iteration_count) > MAX_PBKDF2_ITERATIONS {
+            return Err(Error::LimitExceeded {
+                what: "PBKDF2 iterations",
+                limit: MAX_PBKDF2_ITERATIONS,
+            });
+        }
+    } else {
+        return Err(Error::UnsupportedEncryption);
+    }
+    Ok(())
+}
+
+impl CsrSigner for PrivateKey {
+    fn signature_algorithm(&self) -> SignatureAlgorithm {
+        self.algorithm.signature_algorithm()
+    }
+
+    fn public_key_der(&self) -> core::result::Result<Vec<u8>, signature::Error> {
+        PrivateKey::public_key_der(self).map_err(|_| signature::Error::new())
+    }
+
+    fn try_sign(&self, message: &[u8]) -> core::result::Result<Vec<u8>, signature::Error> {
+        Ok(match &self.material {
+            KeyMaterial::Rsa(key) => {
+                Signer::<rsa::pkcs1v15::Signature>::try_sign(key.as_ref(), message)?.to_vec()
+            }
+            KeyMaterial::P256(key) => {
+                Signer::<p256::ecdsa::DerSignature>::try_sign(key.as_ref(), message)?.to_vec()
+            }
+            KeyMaterial::P384(key) => {
+                Signer::<p384::ecdsa::DerSignature>::try_sign(key.as_ref(), message)?.to_vec()
+            }
+        })
+    }
+}
