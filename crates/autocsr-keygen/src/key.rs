@@ -8,7 +8,7 @@ use pkcs8::pkcs5::pbes2;
 use pkcs8::{EncodePrivateKey, EncryptedPrivateKeyInfoRef, PrivateKeyInfoRef};
 use rand_core::{CryptoRng, TryCryptoRng};
 use rsa::traits::PublicKeyParts;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use signature::{Keypair, SignatureEncoding, Signer};
 use spki::{EncodePublicKey, ObjectIdentifier};
 use zeroize::Zeroizing;
@@ -150,7 +150,7 @@ enum KeyMaterial {
 /// - Wiped on drop: the RSA primes, exponents and CRT values, and the ECDSA scalar, are
 ///   zeroized by their own types when this value is dropped (they implement
 ///   [`zeroize::ZeroizeOnDrop`]); so is every PKCS#8 buffer this type hands out
-///   ([`Zeroizing`], [`SecretString`]).
+///   ([`SecretSlice`], [`SecretString`]) or uses inside ([`Zeroizing`]).
 /// - `Debug` prints only the algorithm; there is no `Display`, no `Clone`, no `PartialEq`.
 /// - Exporting the secret is always an explicit call (`to_pkcs8_*`).
 pub struct PrivateKey {
@@ -192,6 +192,19 @@ impl PrivateKey {
         PrivateKey::generate_from(algorithm, rng)
     }
 
+    /// Like [`PrivateKey::generate_with_rng`] for a random source that can fail (a
+    /// hardware DRBG, say): its failure becomes [`Error::Rng`].
+    ///
+    /// # Errors
+    /// [`Error::Rng`] if `rng` fails, [`Error::KeyGeneration`] if the cryptographic library
+    /// fails.
+    pub fn try_generate_with_rng<R: TryCryptoRng + ?Sized>(
+        algorithm: KeyAlgorithm,
+        rng: &mut R,
+    ) -> Result<PrivateKey> {
+        PrivateKey::generate_from(algorithm, rng)
+    }
+
     fn generate_from<R: TryCryptoRng + ?Sized>(
         algorithm: KeyAlgorithm,
         rng: &mut R,
@@ -224,19 +237,20 @@ impl PrivateKey {
         self.algorithm
     }
 
-    /// The unencrypted PKCS#8 (RFC 5958 `OneAsymmetricKey` v1) DER encoding, wiped when
-    /// dropped.
+    /// The unencrypted PKCS#8 (RFC 5958 `OneAsymmetricKey` v1) DER encoding, as a
+    /// [`SecretSlice`]: wiped when dropped, redacted in `Debug`, read with
+    /// `expose_secret()`. (A bare `Zeroizing<Vec<u8>>` would print the key in `Debug`.)
     ///
     /// # Errors
     /// [`Error::KeyEncoding`] if encoding fails.
-    pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>> {
+    pub fn to_pkcs8_der(&self) -> Result<SecretSlice<u8>> {
         let document = match &self.material {
             KeyMaterial::Rsa(key) => key.to_pkcs8_der(),
             KeyMaterial::P256(key) => key.to_pkcs8_der(),
             KeyMaterial::P384(key) => key.to_pkcs8_der(),
         }
         .map_err(|_| Error::KeyEncoding)?;
-        Ok(Zeroizing::new(document.as_bytes().to_vec()))
+        Ok(SecretSlice::from(document.as_bytes().to_vec()))
     }
 
     /// The unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`, LF line endings).
@@ -301,7 +315,8 @@ impl PrivateKey {
             _ => Error::KeyEncoding,
         })?;
         let plain = self.to_pkcs8_der()?;
-        let info = PrivateKeyInfoRef::try_from(plain.as_slice()).map_err(|_| Error::KeyEncoding)?;
+        let info =
+            PrivateKeyInfoRef::try_from(plain.expose_secret()).map_err(|_| Error::KeyEncoding)?;
         info.encrypt_with_params(parameters, passphrase.as_bytes())
             .map_err(|_| Error::KeyEncoding)
     }
