@@ -290,20 +290,16 @@ impl RecordStore for SqliteRecordStore {
 
     fn count_reveal(&self, order_id: &str, now_ms: u64) -> Result<Option<u64>, Error> {
         let conn = lock(&self.conn);
-        let count: Option<i64> = conn
-            .prepare_cached(
-                "UPDATE records SET reveal_count = reveal_count + 1
-                 WHERE order_id = ?1 AND state = ?2 AND expires_at > ?3 RETURNING reveal_count",
-            )
-            .map_err(db_err)?
-            .query_row(params![order_id, STATE_SEALED, to_i64(now_ms)?], |r| {
-                r.get(0)
-            })
-            .optional()
+        // The reveal counter is bookkeeping, not a promise: its commit is not fsynced on its
+        // own (synchronous=NORMAL for this one statement). A process crash never loses it;
+        // a power loss may lose the latest increments until the next durable commit.
+        conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(db_err)?;
-        count.map(to_u64).transpose()
+        let result = count_reveal_statement(&conn, order_id, now_ms);
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db_err)?;
+        result
     }
-
     fn destroy(&self, order_id: &str, tombstone: &RecordBody) -> Result<bool, Error> {
         let (state, at) = tombstone_columns(tombstone)?;
         let conn = lock(&self.conn);
@@ -336,6 +332,25 @@ impl RecordStore for SqliteRecordStore {
         checkpoint(&conn)?;
         Ok(ids)
     }
+}
+
+fn count_reveal_statement(
+    conn: &Connection,
+    order_id: &str,
+    now_ms: u64,
+) -> Result<Option<u64>, Error> {
+    let count: Option<i64> = conn
+        .prepare_cached(
+            "UPDATE records SET reveal_count = reveal_count + 1
+                 WHERE order_id = ?1 AND state = ?2 AND expires_at > ?3 RETURNING reveal_count",
+        )
+        .map_err(db_err)?
+        .query_row(params![order_id, STATE_SEALED, to_i64(now_ms)?], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(db_err)?;
+    count.map(to_u64).transpose()
 }
 
 /// Copies the WAL into the database and truncates it, so no old page image survives there.

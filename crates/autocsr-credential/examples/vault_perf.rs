@@ -1,0 +1,134 @@
+//! Measures the SQLite vault at scale (release build):
+//! `cargo run --release -p autocsr-credential --example vault_perf -- 1000000 [DIR]`
+//!
+//! Reports single durable issue p50, `issue_many` orders/s (the bulk load), reveal p50/p99
+//! with N live records, disk bytes per record, and the purge time of N expired records.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation,
+    reason = "a measuring tool"
+)]
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use autocsr_credential::{KEYS_FILE, ManualClock, RECORDS_FILE, Vault};
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn file_bytes(dir: &std::path::Path, name: &str) -> u64 {
+    ["", "-wal"]
+        .iter()
+        .filter_map(|s| std::fs::metadata(dir.join(format!("{name}{s}"))).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let n: usize = args
+        .next()
+        .map_or(100_000, |a| a.parse().expect("record count"));
+    let base = args.next().map(std::path::PathBuf::from);
+    let tmp = tempfile::tempdir_in(base.unwrap_or_else(std::env::temp_dir)).unwrap();
+    let dir = tmp.path().join("vault");
+    let start = UNIX_EPOCH + Duration::from_secs(20_833 * 86_400);
+    let clock = Arc::new(ManualClock::new(start).unwrap());
+    let vault = Vault::open_sqlite(&dir).unwrap().with_clock(clock.clone());
+    let window = Duration::from_secs(7 * 86_400);
+    let mut out = std::io::stdout().lock();
+
+    // Single durable issues (each one a committed, fsynced transaction).
+    let mut single = Vec::new();
+    for i in 0..200 {
+        let t = Instant::now();
+        vault.issue(&format!("single-{i}"), window).unwrap();
+        single.push(t.elapsed());
+    }
+    single.sort();
+    writeln!(
+        out,
+        "issue (single, durable): p50 {:?} p99 {:?}",
+        percentile(&single, 0.5),
+        percentile(&single, 0.99)
+    )
+    .unwrap();
+
+    // Bulk load with issue_many, 10,000 per transaction.
+    let batch = 10_000;
+    let t = Instant::now();
+    let mut loaded = 0;
+    while loaded < n {
+        let size = batch.min(n - loaded);
+        let ids: Vec<String> = (loaded..loaded + size)
+            .map(|i| format!("ORD-{i:08}"))
+            .collect();
+        vault.issue_many(&ids, window).unwrap();
+        loaded += size;
+    }
+    let elapsed = t.elapsed();
+    writeln!(
+        out,
+        "issue_many: {n} orders in {elapsed:?} = {:.0} orders/s (batches of {batch})",
+        n as f64 / elapsed.as_secs_f64()
+    )
+    .unwrap();
+
+    // Disk use after a checkpoint (purge with nothing expired only checkpoints).
+    vault.purge().unwrap();
+    let record_bytes = file_bytes(&dir, RECORDS_FILE);
+    writeln!(
+        out,
+        "disk: records file {record_bytes} bytes = {:.1} bytes/record; keys file {} bytes",
+        record_bytes as f64 / (n + 200) as f64,
+        file_bytes(&dir, KEYS_FILE)
+    )
+    .unwrap();
+
+    // Reveals of random live records.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64
+        ^ u64::from(
+            SystemTime::now()
+                .elapsed()
+                .unwrap_or_default()
+                .subsec_nanos(),
+        );
+    let mut reveals = Vec::new();
+    for _ in 0..20_000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let id = format!("ORD-{:08}", state % n as u64);
+        let t = Instant::now();
+        vault.reveal(&id).unwrap();
+        reveals.push(t.elapsed());
+    }
+    reveals.sort();
+    writeln!(
+        out,
+        "reveal with {n} live records: p50 {:?} p99 {:?} (20000 random, durable counter update each)",
+        percentile(&reveals, 0.5),
+        percentile(&reveals, 0.99)
+    )
+    .unwrap();
+
+    // Purge of every record once all have expired.
+    clock.advance(window + Duration::from_secs(86_400));
+    let t = Instant::now();
+    let report = vault.purge().unwrap();
+    writeln!(
+        out,
+        "purge: {} records and {} epoch keys in {:?}",
+        report.records_destroyed,
+        report.epoch_keys_destroyed,
+        t.elapsed()
+    )
+    .unwrap();
+}
