@@ -212,6 +212,24 @@ impl UnlockCode {
         Self::from_symbols(symbols)
     }
 
+    /// Parses untrusted bytes (a form field before UTF-8 validation) like
+    /// [`parse_any_length`](Self::parse_any_length): the fuzzing and corpus-replay entry
+    /// point.
+    ///
+    /// # Errors
+    /// [`Error::BadCharacter`] at the first byte that is not valid UTF-8 (its position
+    /// counted in characters), then as [`parse_any_length`](Self::parse_any_length).
+    pub fn parse_bytes(bytes: &[u8]) -> Result<Self, Error> {
+        match core::str::from_utf8(bytes) {
+            Ok(text) => Self::parse_any_length(text),
+            Err(e) => {
+                let valid = bytes.get(..e.valid_up_to()).unwrap_or_default();
+                let position = core::str::from_utf8(valid).map_or(0, |t| t.chars().count());
+                Err(Error::BadCharacter { position })
+            }
+        }
+    }
+
     /// Builds a code from symbol values (0..32), checking length and check symbols.
     pub(crate) fn from_symbols(symbols: Zeroizing<Vec<u8>>) -> Result<Self, Error> {
         if CodeLength::from_total_symbols(symbols.len()).is_none() {

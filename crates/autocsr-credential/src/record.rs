@@ -347,6 +347,25 @@ pub fn decode_and_open(record_bytes: &[u8], key: &[u8]) -> Result<UnlockCode, Er
     open_record(&StoredRecord::decode(record_bytes)?, key)
 }
 
+/// The fuzzing and corpus-replay entry point: `data` is one length byte `n`, then an
+/// `n`-byte key, then an encoded record (all untrusted). Never panics.
+///
+/// # Errors
+/// [`Error::Malformed`] when `data` is shorter than its key length, then as
+/// [`decode_and_open`].
+pub fn decode_and_open_joined(data: &[u8]) -> Result<UnlockCode, Error> {
+    let (&key_len, rest) = data.split_first().ok_or(Error::Malformed {
+        what: "empty input",
+    })?;
+    if rest.len() < usize::from(key_len) {
+        return Err(Error::Malformed {
+            what: "truncated key",
+        });
+    }
+    let (key, record) = rest.split_at(usize::from(key_len));
+    decode_and_open(record, key)
+}
+
 struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
