@@ -172,7 +172,9 @@ pub(crate) fn check_dns_name(name: &str, out: &mut Vec<Finding>) {
         ));
         return;
     }
-    if wildcard && is_icann_public_suffix(base) {
+    // `*.X` is refused when X is a public suffix, or when X's children are (a PSL
+    // wildcard rule such as `*.kawasaki.jp`): either way the `*` would cover suffixes.
+    if wildcard && (is_icann_public_suffix(base) || is_icann_public_suffix(&format!("a.{base}"))) {
         out.push(finding(
             ids::NAME_WILDCARD_ON_PUBLIC_SUFFIX,
             "wildcard directly over a public suffix (BR 3.2.2.6)",
