@@ -686,6 +686,21 @@ fn verify_signature(
         return id.to_string();
     };
 
+    // RFC 4055 §5 / RFC 5758 §3.2: PKCS#1 v1.5 takes NULL (or, leniently, absent)
+    // parameters, ECDSA none. They are outside the signed bytes, so anything else is
+    // refused rather than ignored.
+    let parameters = algorithm.parameters.as_ref();
+    let parameters_ok = match scheme {
+        Scheme::Pkcs1v15(_) => parameters
+            .is_none_or(|any| der::Tagged::tag(any) == der::Tag::Null && any.value().is_empty()),
+        Scheme::Ecdsa(_) => parameters.is_none(),
+        Scheme::Pss { .. } => true,
+    };
+    if !parameters_ok {
+        findings.push(invalid("malformed signature algorithm parameters").with_value(name.clone()));
+        return name;
+    }
+
     let Some(signature) = request.signature.as_bytes() else {
         findings.push(invalid("the signature BIT STRING has unused bits"));
         return name;
