@@ -14,13 +14,16 @@ pub enum LimitKind {
     CompressionRatio,
     /// A 7z header larger than the entry limit can need (checked before it is decoded).
     HeaderSize,
+    /// A 7z key derivation asks for more rounds than [`crate::Limits::max_kdf_power`]
+    /// (the limit is reported as the power of two).
+    KeyDerivation,
     /// A decoder would need more memory (LZMA dictionary, header buffer) than allowed.
     Memory,
 }
 
 impl LimitKind {
     /// A short stable name: `entries`, `total_size`, `compression_ratio`, `header_size`,
-    /// `memory`.
+    /// `key_derivation`, `memory`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -28,6 +31,7 @@ impl LimitKind {
             LimitKind::TotalSize => "total_size",
             LimitKind::CompressionRatio => "compression_ratio",
             LimitKind::HeaderSize => "header_size",
+            LimitKind::KeyDerivation => "key_derivation",
             LimitKind::Memory => "memory",
         }
     }

@@ -222,6 +222,34 @@ fn open_reader_as<R: Read + Seek>(
     Ok(OpenedArchive::new(format, entries))
 }
 
+/// The input format of the fuzz targets (`fuzz/fuzz_targets/archive_open_*.rs`) and of
+/// the test that replays their corpus: the first byte `n` gives the password length
+/// (`n % 64`), the next bytes the password (lossy UTF-8), the rest the archive, opened
+/// with [`Limits::default`].
+///
+/// # Errors
+/// As [`open_as`].
+pub fn open_fuzz_input(format: ArchiveFormat, input: &[u8]) -> Result<OpenedArchive, Error> {
+    let (length, rest) = input
+        .split_first()
+        .map_or((0, input), |(first, rest)| (usize::from(*first % 64), rest));
+    let (password, archive) = rest.split_at(length.min(rest.len()));
+    let password = SecretString::from(String::from_utf8_lossy(password).into_owned());
+    open_as(format, archive, &password, &Limits::default())
+}
+
+/// Builds an input for [`open_fuzz_input`] (for seeding the fuzz corpus).
+#[must_use]
+pub fn fuzz_input(password: &str, archive: &[u8]) -> Vec<u8> {
+    let bytes = password.as_bytes();
+    let length = bytes.len().min(63);
+    let mut input = Vec::with_capacity(1 + length + archive.len());
+    input.push(u8::try_from(length).unwrap_or(63));
+    input.extend_from_slice(bytes.get(..length).unwrap_or_default());
+    input.extend_from_slice(archive);
+    input
+}
+
 /// Re-opens a freshly sealed archive with `password` and checks that it holds exactly
 /// `expected`: same count, same order, same names, same bytes, and the same Unix mode
 /// wherever an expected entry has one. The pipeline never hands out an archive that

@@ -56,11 +56,13 @@ pub struct Limits {
     pub(crate) ratio_floor: u64,
     pub(crate) require_encryption: bool,
     pub(crate) allow_zipcrypto: bool,
+    pub(crate) max_kdf_power: u8,
 }
 
 impl Default for Limits {
     /// 64 entries, 16 MiB uncompressed in total, a compression ratio of at most 100:1 for
-    /// any entry larger than 64 KiB, every entry encrypted, ZipCrypto refused.
+    /// any entry larger than 64 KiB, every entry encrypted, ZipCrypto refused, 7z key
+    /// derivation at most 2^20 rounds.
     fn default() -> Limits {
         Limits {
             max_entries: 64,
@@ -69,6 +71,7 @@ impl Default for Limits {
             ratio_floor: 64 * 1024,
             require_encryption: true,
             allow_zipcrypto: false,
+            max_kdf_power: 20,
         }
     }
 }
@@ -134,6 +137,22 @@ impl Limits {
     #[must_use]
     pub fn with_require_encryption(mut self, required: bool) -> Limits {
         self.require_encryption = required;
+        self
+    }
+
+    /// The most 7z key-derivation work accepted, as a power of two (default 20; 7-Zip
+    /// writes 19). A hostile archive could otherwise ask for 2^24 SHA-256 rounds (about a
+    /// second of CPU) per open attempt. Checked on the unencrypted header coder before
+    /// any key is derived.
+    #[must_use]
+    pub fn max_kdf_power(&self) -> u8 {
+        self.max_kdf_power
+    }
+
+    /// Sets [`Limits::max_kdf_power`].
+    #[must_use]
+    pub fn with_max_kdf_power(mut self, power: u8) -> Limits {
+        self.max_kdf_power = power;
         self
     }
 

@@ -407,9 +407,15 @@ fn check_header_size<R: Read + Seek>(reader: &mut R, limits: &Limits) -> Result<
         Some((&K_ENCODED_HEADER, mut rest)) => {
             // Skip the pack info and coder descriptions; the NUMBERs after the
             // kCodersUnpackSize marker (0x0C) are the unpack sizes, one per coder output.
-            let Some((marker, count)) = find_unpack_sizes(rest) else {
+            let Some((marker, count, kdf_power)) = find_unpack_sizes(rest) else {
                 return Err(Error::Corrupt);
             };
+            if kdf_power > limits.max_kdf_power {
+                return Err(Error::LimitExceeded {
+                    what: LimitKind::KeyDerivation,
+                    limit: u64::from(limits.max_kdf_power),
+                });
+            }
             rest = rest.get(marker..).unwrap_or_default();
             for _ in 0..count {
                 let size = read_number(&mut rest).ok_or(Error::Corrupt)?;
@@ -425,8 +431,9 @@ fn check_header_size<R: Read + Seek>(reader: &mut R, limits: &Limits) -> Result<
 }
 
 /// Walks StreamsInfo (PackInfo, then UnpackInfo with its folders) far enough to find the
-/// offset just after the kCodersUnpackSize marker, and how many sizes follow it.
-fn find_unpack_sizes(header: &[u8]) -> Option<(usize, u64)> {
+/// offset just after the kCodersUnpackSize marker, how many sizes follow it, and the
+/// largest AES key-derivation power among the coders (0 without AES).
+fn find_unpack_sizes(header: &[u8]) -> Option<(usize, u64, u8)> {
     let total = header.len();
     let mut rest = header;
     let mut nid = *rest.first()?;
@@ -475,6 +482,7 @@ fn find_unpack_sizes(header: &[u8]) -> Option<(usize, u64)> {
     }
     rest = rest.get(1..)?;
     let mut sizes: u64 = 0;
+    let mut kdf_power = 0u8;
     for _ in 0..folders.min(64) {
         let coders = read_number(&mut rest)?;
         let mut out_streams: u64 = 0;
@@ -491,8 +499,16 @@ fn find_unpack_sizes(header: &[u8]) -> Option<(usize, u64)> {
                 in_streams = in_streams.checked_add(1)?;
                 out_streams = out_streams.checked_add(1)?;
             }
+            let id = header.get(total - rest.len() - id_size..total - rest.len())?;
             if flags & 0x20 != 0 {
                 let props = usize::try_from(read_number(&mut rest)?).ok()?;
+                if id == EncoderMethod::ID_AES256_SHA256 {
+                    let power = rest.first().map_or(0, |first| first & 0x3F);
+                    // 0x3F is the "raw key" mode (no derivation at all).
+                    if power != 0x3F {
+                        kdf_power = kdf_power.max(power);
+                    }
+                }
                 rest = rest.get(props..)?;
             }
         }
@@ -512,7 +528,7 @@ fn find_unpack_sizes(header: &[u8]) -> Option<(usize, u64)> {
     if *rest.first()? != 0x0C {
         return None;
     }
-    Some((total - rest.len() + 1, sizes.min(4096)))
+    Some((total - rest.len() + 1, sizes.min(4096), kdf_power))
 }
 
 #[cfg(test)]

@@ -1,5 +1,8 @@
 //! Seal → open → verify for both formats, and the typed refusals.
-#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] fns build fixed fixtures")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns build fixed fixtures"
+)]
 
 use std::time::{Duration, SystemTime};
 
