@@ -1,0 +1,381 @@
+//! autocsr-keygen's keys and CSRs, checked by the `openssl` command-line tool (and keys made
+//! by openssl, read by autocsr-keygen).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "interop helpers outside #[test] functions: a failed expectation is the point"
+)]
+
+use std::fs;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use autocsr_interop::require_program;
+use autocsr_keygen::secrecy::{ExposeSecret, SecretString};
+use autocsr_keygen::{Csr, CsrRequest, KeyAlgorithm, Pkcs8Encryption, PrivateKey};
+
+const PASSPHRASE: &str = "interop passphrase with spaces";
+
+fn text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, contents).unwrap();
+    path
+}
+
+fn sample_csr(key: &PrivateKey) -> Csr {
+    CsrRequest::new()
+        .common_name("www.example.com")
+        .organization("Example Ltd")
+        .locality("Zürich")
+        .state_or_province("Zürich")
+        .country("CH")
+        .dns_names(["www.example.com", "*.example.org", "xn--bcher-kva.example"])
+        .ip_address("192.0.2.1".parse::<IpAddr>().unwrap())
+        .ip_address("2001:db8::1".parse::<IpAddr>().unwrap())
+        .sign(key)
+        .unwrap()
+}
+
+#[test]
+fn every_algorithms_csr_verifies_and_shows_its_names() {
+    let openssl = require_program!("openssl");
+    eprintln!("using {}", openssl.version_line(&["version"]));
+    let dir = tempfile::tempdir().unwrap();
+    let expectations = [
+        (
+            KeyAlgorithm::Rsa2048,
+            "sha256WithRSAEncryption",
+            "Public-Key: (2048 bit)",
+        ),
+        (
+            KeyAlgorithm::Rsa3072,
+            "sha256WithRSAEncryption",
+            "Public-Key: (3072 bit)",
+        ),
+        (
+            KeyAlgorithm::Rsa4096,
+            "sha256WithRSAEncryption",
+            "Public-Key: (4096 bit)",
+        ),
+        (
+            KeyAlgorithm::EcdsaP256,
+            "ecdsa-with-SHA256",
+            "NIST CURVE: P-256",
+        ),
+        (
+            KeyAlgorithm::EcdsaP384,
+            "ecdsa-with-SHA384",
+            "NIST CURVE: P-384",
+        ),
+    ];
+    for (algorithm, signature_algorithm, key_line) in expectations {
+        let key = PrivateKey::generate(algorithm).unwrap();
+        let csr = sample_csr(&key);
+        let csr_path = write(dir.path(), &format!("{algorithm}.csr"), &csr.to_pem());
+
+        let verify = openssl.run_ok(["req", "-in"].map(Into::into).into_iter().chain([
+            csr_path.clone().into_os_string(),
+            "-verify".into(),
+            "-noout".into(),
+        ]));
+        assert!(
+            text(&verify).contains("verify OK"),
+            "{algorithm}: {}",
+            text(&verify)
+        );
+
+        let shown = text(&openssl.run_ok([
+            "req".as_ref(),
+            "-in".as_ref(),
+            csr_path.as_os_str(),
+            "-noout".as_ref(),
+            "-text".as_ref(),
+        ]));
+        for expected in [
+            "DNS:www.example.com",
+            "DNS:*.example.org",
+            "DNS:xn--bcher-kva.example",
+            "IP Address:192.0.2.1",
+            "IP Address:2001:DB8:0:0:0:0:0:1",
+            "X509v3 Subject Alternative Name",
+            signature_algorithm,
+            key_line,
+        ] {
+            assert!(
+                shown.contains(expected),
+                "{algorithm}: {expected} missing in\n{shown}"
+            );
+        }
+        assert!(
+            shown.contains("C = CH") && shown.contains("CN = www.example.com"),
+            "{shown}"
+        );
+
+        // countryName is a PrintableString, the other attributes UTF8String.
+        let parsed =
+            text(&openssl.run_ok(["asn1parse".as_ref(), "-in".as_ref(), csr_path.as_os_str()]));
+        assert!(parsed.contains("PRINTABLESTRING   :CH"), "{parsed}");
+        assert!(
+            parsed.contains("UTF8STRING        :www.example.com"),
+            "{parsed}"
+        );
+        assert!(!parsed.contains("organizationalUnitName"), "{parsed}");
+
+        // A tampered CSR must fail the same check (so the check above means something).
+        let mut tampered = csr.to_der().to_vec();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 0x01;
+        let tampered_path = dir.path().join(format!("{algorithm}-tampered.der"));
+        fs::write(&tampered_path, &tampered).unwrap();
+        let refused = openssl.run([
+            "req".as_ref(),
+            "-inform".as_ref(),
+            "DER".as_ref(),
+            "-in".as_ref(),
+            tampered_path.as_os_str(),
+            "-verify".as_ref(),
+            "-noout".as_ref(),
+        ]);
+        assert!(
+            !refused.status.success() || !text(&refused).contains("verify OK"),
+            "{algorithm}: tampered CSR verified"
+        );
+    }
+}
+
+#[test]
+fn the_keys_public_half_equals_the_csrs() {
+    let openssl = require_program!("openssl");
+    let dir = tempfile::tempdir().unwrap();
+    for algorithm in KeyAlgorithm::ALL {
+        let key = PrivateKey::generate(algorithm).unwrap();
+        let csr = sample_csr(&key);
+        let key_path = write(
+            dir.path(),
+            &format!("{algorithm}.key"),
+            key.to_pkcs8_pem().unwrap().expose_secret(),
+        );
+        let csr_path = write(dir.path(), &format!("{algorithm}.csr"), &csr.to_pem());
+        let from_key = openssl.run_ok([
+            "pkey".as_ref(),
+            "-in".as_ref(),
+            key_path.as_os_str(),
+            "-pubout".as_ref(),
+        ]);
+        let from_csr = openssl.run_ok([
+            "req".as_ref(),
+            "-in".as_ref(),
+            csr_path.as_os_str(),
+            "-pubkey".as_ref(),
+            "-noout".as_ref(),
+        ]);
+        assert_eq!(from_key.stdout, from_csr.stdout, "{algorithm}");
+        assert_eq!(
+            String::from_utf8(from_key.stdout).unwrap(),
+            key.public_key_pem().unwrap()
+        );
+    }
+}
+
+#[test]
+fn encrypted_pkcs8_opens_with_openssl_pkey_passin() {
+    let openssl = require_program!("openssl");
+    let dir = tempfile::tempdir().unwrap();
+    let passphrase = SecretString::from(PASSPHRASE);
+    let pass_file = write(dir.path(), "pass.txt", &format!("{PASSPHRASE}\n"));
+    let mut pass_arg = std::ffi::OsString::from("file:");
+    pass_arg.push(&pass_file);
+    for algorithm in [
+        KeyAlgorithm::Rsa2048,
+        KeyAlgorithm::EcdsaP256,
+        KeyAlgorithm::EcdsaP384,
+    ] {
+        let key = PrivateKey::generate(algorithm).unwrap();
+        for encryption in [Pkcs8Encryption::Scrypt, Pkcs8Encryption::Pbkdf2Sha256] {
+            let encrypted = key.to_encrypted_pkcs8_pem(&passphrase, encryption).unwrap();
+            let path = write(
+                dir.path(),
+                &format!("{algorithm}-{encryption:?}.pem"),
+                &encrypted,
+            );
+            let opened = openssl.run_ok([
+                "pkey".as_ref(),
+                "-in".as_ref(),
+                path.as_os_str(),
+                "-passin".as_ref(),
+                pass_arg.as_os_str(),
+                "-pubout".as_ref(),
+            ]);
+            assert_eq!(
+                String::from_utf8(opened.stdout).unwrap(),
+                key.public_key_pem().unwrap(),
+                "{algorithm} {encryption:?}"
+            );
+            let shown =
+                text(&openssl.run_ok(["asn1parse".as_ref(), "-in".as_ref(), path.as_os_str()]));
+            assert!(shown.contains("aes-256-cbc"), "{shown}");
+            let kdf = if encryption == Pkcs8Encryption::Scrypt {
+                ":scrypt"
+            } else {
+                ":PBKDF2"
+            };
+            assert!(shown.contains(kdf), "{shown}");
+
+            let wrong = openssl.run([
+                "pkey".as_ref(),
+                "-in".as_ref(),
+                path.as_os_str(),
+                "-passin".as_ref(),
+                "pass:wrong passphrase".as_ref(),
+                "-noout".as_ref(),
+            ]);
+            assert!(
+                !wrong.status.success(),
+                "openssl accepted a wrong passphrase"
+            );
+        }
+    }
+}
+
+#[test]
+fn keys_made_by_openssl_are_read_back() {
+    let openssl = require_program!("openssl");
+    let dir = tempfile::tempdir().unwrap();
+    let passphrase = SecretString::from(PASSPHRASE);
+    let cases: [(&[&str], KeyAlgorithm); 3] = [
+        (
+            &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+            KeyAlgorithm::Rsa2048,
+        ),
+        (
+            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+            KeyAlgorithm::EcdsaP256,
+        ),
+        (
+            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
+            KeyAlgorithm::EcdsaP384,
+        ),
+    ];
+    for (index, (options, algorithm)) in cases.into_iter().enumerate() {
+        let plain = dir.path().join(format!("{index}.pem"));
+        let mut args: Vec<std::ffi::OsString> = vec!["genpkey".into()];
+        args.extend(options.iter().map(Into::into));
+        args.extend(["-out".into(), plain.clone().into_os_string()]);
+        openssl.run_ok(&args);
+        let pem = fs::read_to_string(&plain).unwrap();
+        let key = PrivateKey::from_pkcs8_pem(&pem).unwrap();
+        assert_eq!(key.algorithm(), algorithm);
+        let public = openssl.run_ok([
+            "pkey".as_ref(),
+            "-in".as_ref(),
+            plain.as_os_str(),
+            "-pubout".as_ref(),
+        ]);
+        assert_eq!(
+            String::from_utf8(public.stdout).unwrap(),
+            key.public_key_pem().unwrap()
+        );
+
+        // openssl's own encrypted PKCS#8, with scrypt and with its default PBKDF2.
+        for kdf in [
+            &["-scrypt"][..],
+            &["-v2", "aes-256-cbc", "-v2prf", "hmacWithSHA256"][..],
+        ] {
+            let encrypted = dir.path().join(format!("{index}-{}.pem", kdf.len()));
+            let mut args: Vec<std::ffi::OsString> =
+                ["pkcs8", "-topk8", "-in"].map(Into::into).to_vec();
+            args.push(plain.clone().into_os_string());
+            args.extend(kdf.iter().map(Into::into));
+            args.extend([
+                "-passout".into(),
+                format!("pass:{PASSPHRASE}").into(),
+                "-out".into(),
+                encrypted.clone().into_os_string(),
+            ]);
+            openssl.run_ok(&args);
+            let pem = fs::read_to_string(&encrypted).unwrap();
+            let opened = PrivateKey::from_encrypted_pkcs8_pem(&pem, &passphrase).unwrap();
+            assert_eq!(
+                opened.public_key_der().unwrap(),
+                key.public_key_der().unwrap()
+            );
+        }
+
+        // And a CSR made with an imported key verifies in openssl.
+        let csr_path = write(
+            dir.path(),
+            &format!("{index}.csr"),
+            &sample_csr(&key).to_pem(),
+        );
+        openssl.run_ok([
+            "req".as_ref(),
+            "-in".as_ref(),
+            csr_path.as_os_str(),
+            "-verify".as_ref(),
+            "-noout".as_ref(),
+        ]);
+    }
+}
+
+#[test]
+fn the_example_binary_writes_a_key_and_csr_openssl_accepts() {
+    let openssl = require_program!("openssl");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new(cargo)
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "autocsr-keygen",
+            "--example",
+            "keygen",
+            "--",
+            "--algorithm",
+            "p256",
+            "--out",
+        ])
+        .arg(dir.path())
+        .args(["example.com", "www.example.com", "192.0.2.10"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let key = dir.path().join("private-key.pem");
+    let csr = dir.path().join("request.csr");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    openssl.run_ok([
+        "req".as_ref(),
+        "-in".as_ref(),
+        csr.as_os_str(),
+        "-verify".as_ref(),
+        "-noout".as_ref(),
+    ]);
+    let from_key = openssl.run_ok([
+        "pkey".as_ref(),
+        "-in".as_ref(),
+        key.as_os_str(),
+        "-pubout".as_ref(),
+    ]);
+    let from_csr = openssl.run_ok([
+        "req".as_ref(),
+        "-in".as_ref(),
+        csr.as_os_str(),
+        "-pubkey".as_ref(),
+        "-noout".as_ref(),
+    ]);
+    assert_eq!(from_key.stdout, from_csr.stdout);
+}
