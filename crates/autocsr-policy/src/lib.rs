@@ -191,3 +191,32 @@ pub fn check_csr(input: &[u8]) -> Report {
 pub fn check_names(names: &[&str], common_name: Option<&str>) -> Report {
     Policy::default().check_names(names, common_name)
 }
+
+/// One entry point that sends untrusted bytes through every parser and rule of the
+/// crate; the `csr_check` fuzz target and the corpus replay test both call it.
+pub mod fuzzing {
+    use std::sync::Arc;
+
+    use crate::{DebianWeakKeys, Policy, Report};
+
+    /// Runs `input` through CSR intake and every rule (with an RSA blocklist installed,
+    /// so that path runs too), through the SPKI key checker, and, when it is UTF-8,
+    /// through the name rules as a comma-separated name list whose first entry is also
+    /// the common name. Returns the three reports.
+    #[must_use]
+    pub fn check_everything(input: &[u8]) -> [Report; 3] {
+        let policy = Policy::default().with_rsa_blocklist(Arc::new(DebianWeakKeys::new()));
+        let names = match std::str::from_utf8(input) {
+            Ok(text) => {
+                let names: Vec<&str> = text.split(',').collect();
+                policy.check_names(&names, names.first().copied())
+            }
+            Err(_) => Report::default(),
+        };
+        [
+            policy.check_csr(input),
+            policy.check_public_key(input),
+            names,
+        ]
+    }
+}
