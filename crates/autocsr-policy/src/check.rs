@@ -160,7 +160,7 @@ pub(crate) fn check_csr(policy: &Policy, input: &[u8]) -> Report {
     let key = check_key(policy, spki, &mut findings);
     let signature_algorithm = verify_signature(&request, tbs, &key, &mut findings);
 
-    // Subject: CNs (BR 7.1.4.3) and OU (BR 7.1.2.7.4).
+    // Subject: CNs (BR 7.1.4.3) and OU (BR 7.1.4.2).
     let mut common_names = Vec::new();
     for attribute in request.info.subject.iter() {
         if attribute.oid == oid::COMMON_NAME {
@@ -169,7 +169,7 @@ pub(crate) fn check_csr(policy: &Policy, input: &[u8]) -> Report {
             findings.push(
                 Finding::new(
                     ids::SUBJECT_OU_PRESENT,
-                    "the subject has an organizationalUnitName, which CAs no longer include (BR 7.1.2.7.4)",
+                    "the subject has an organizationalUnitName, which CAs no longer include (ballot SC47v2, BR 7.1.4.2)",
                 )
                 .with_value(attribute_text(&attribute.value)),
             );

@@ -96,7 +96,7 @@ pub mod ids {
     pub const NAME_CN_NOT_IN_SAN: &str = "name.cn_not_in_san";
     /// The same name appears more than once.
     pub const NAME_DUPLICATE: &str = "name.duplicate";
-    /// The subject carries an organizationalUnitName (BR 7.1.2.7.4 forbids OU).
+    /// The subject carries an organizationalUnitName (forbidden since ballot SC47v2, BR 7.1.4.2).
     pub const SUBJECT_OU_PRESENT: &str = "subject.ou_present";
 
     /// Every id with its severity, in documentation order.

@@ -686,3 +686,14 @@ fn checked_csr_summary() {
     assert!(!checked.names().is_empty());
     assert!(csr("bad-key-rsa-1024.pem").accepted_csr().is_none());
 }
+
+#[test]
+fn readme_table_lists_every_id_with_its_severity() {
+    let readme = include_str!("../README.md");
+    for (id, severity) in ids::ALL {
+        assert!(
+            readme.contains(&format!("| `{id}` | {} |", severity.as_str())),
+            "README table lacks {id}"
+        );
+    }
+}
