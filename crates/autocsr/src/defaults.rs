@@ -1,0 +1,136 @@
+//! The default steps: the four core crates themselves.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use autocsr_archive::{ArchiveFormat, Entry, SealOptions};
+use autocsr_credential::{UnlockCode, Vault};
+use autocsr_keygen::{CsrRequest, PrivateKey};
+use autocsr_policy::Policy;
+use secrecy::SecretString;
+
+use crate::steps::{
+    CodeStore, CsrSpec, KeyAndCsr, KeyMaker, NameFinding, NamePolicy, Sealer, StepError,
+};
+use crate::{AutoCsr, Error};
+
+/// The pipeline built from the core crates: the default BR policy, keys generated in this
+/// process, the archive crate's sealer, and a credential vault.
+pub type DefaultAutoCsr = AutoCsr<Policy, LocalKeygen, ArchiveSealer, Vault>;
+
+/// The default pipeline over the SQLite vault in `dir` (records and keys in two files,
+/// mode 0600; see `autocsr_credential::Vault::open_sqlite`).
+///
+/// # Errors
+/// [`Error::Vault`] when the vault cannot be opened or created.
+pub fn open_sqlite(dir: &Path) -> Result<DefaultAutoCsr, Error> {
+    Vault::open_sqlite(dir)
+        .map(with_vault)
+        .map_err(Error::Vault)
+}
+
+/// The default pipeline over an in-memory vault (tests, examples: nothing survives the
+/// process).
+pub fn in_memory() -> DefaultAutoCsr {
+    with_vault(Vault::in_memory())
+}
+
+/// The default steps over a vault the host configured (its own stores, clock, audit sink).
+pub fn with_vault(vault: Vault) -> DefaultAutoCsr {
+    AutoCsr::from_parts(
+        Policy::default(),
+        LocalKeygen,
+        ArchiveSealer::default(),
+        vault,
+    )
+}
+
+impl NamePolicy for Policy {
+    fn check_names(&self, names: &[&str], common_name: Option<&str>) -> Vec<NameFinding> {
+        Policy::check_names(self, names, common_name)
+            .findings()
+            .iter()
+            .map(|finding| NameFinding {
+                id: finding.id.to_owned(),
+                severity: finding.severity,
+                message: finding.message.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Generates the key in this process from the OS CSPRNG (`autocsr_keygen`), exports it as
+/// PKCS#8 PEM into a `SecretString`, and drops (zeroizes) the key object before returning.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LocalKeygen;
+
+impl KeyMaker for LocalKeygen {
+    fn make_key_and_csr(&self, spec: &CsrSpec<'_>) -> Result<KeyAndCsr, StepError> {
+        let mut request = CsrRequest::new().common_name(spec.common_name);
+        for name in spec.dns_names {
+            request = request.dns_name(name.as_str());
+        }
+        for address in spec.ip_addresses {
+            request = request.ip_address(*address);
+        }
+        if let Some(organization) = spec.organization {
+            request = request.organization(organization);
+        }
+        if let Some(country) = spec.country {
+            request = request.country(country);
+        }
+        // Refuse a bad request before spending seconds on an RSA key.
+        request.validate()?;
+        let key = PrivateKey::generate(spec.key)?;
+        let csr = request.sign(&key)?;
+        let pem = key.to_pkcs8_pem()?;
+        drop(key);
+        let csr_pem = csr.to_pem();
+        Ok(KeyAndCsr::new(pem, csr.into_der(), csr_pem))
+    }
+}
+
+/// Seals with `autocsr_archive::seal` and verifies with `autocsr_archive::verify`.
+#[derive(Debug, Clone, Default)]
+pub struct ArchiveSealer {
+    options: SealOptions,
+}
+
+impl ArchiveSealer {
+    /// A sealer with explicit options (for instance a fixed modification time for
+    /// reproducible archives).
+    pub fn with_options(options: SealOptions) -> ArchiveSealer {
+        ArchiveSealer { options }
+    }
+}
+
+impl Sealer for ArchiveSealer {
+    fn seal(
+        &self,
+        format: ArchiveFormat,
+        entries: &[Entry],
+        code: &SecretString,
+    ) -> Result<Vec<u8>, StepError> {
+        Ok(autocsr_archive::seal(format, entries, code, &self.options)?)
+    }
+
+    fn verify(
+        &self,
+        sealed: &[u8],
+        code: &SecretString,
+        expected: &[Entry],
+    ) -> Result<(), StepError> {
+        Ok(autocsr_archive::verify(sealed, code, expected)?)
+    }
+}
+
+impl CodeStore for Vault {
+    fn store_code(
+        &self,
+        order_id: &str,
+        code: &UnlockCode,
+        window: Duration,
+    ) -> Result<SystemTime, StepError> {
+        Ok(self.issue_with_code(order_id, code, window)?.expires_at)
+    }
+}

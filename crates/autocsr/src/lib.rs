@@ -1,0 +1,26 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod defaults;
+mod error;
+mod order_id;
+mod pipeline;
+mod readme;
+pub mod steps;
+
+pub use error::Error;
+pub use order_id::OrderId;
+pub use pipeline::{AutoCsr, DEFAULT_REVEAL_WINDOW, Order, OrderRequest};
+pub use readme::{CSR_ENTRY, KEY_ENTRY, README_ENTRY};
+
+/// The core crates, re-exported so a host needs one dependency and gets matching versions.
+pub use autocsr_archive as archive;
+/// Unlock codes and the expiring vault.
+pub use autocsr_credential as credential;
+/// Key pairs and CSRs.
+pub use autocsr_keygen as keygen;
+/// Judging names, keys and CSRs.
+pub use autocsr_policy as policy;
+/// The `secrecy` version used in this crate's public API.
+pub use secrecy;

@@ -1,0 +1,338 @@
+//! The composed pipeline: a real order end to end, and a failure injected at every step
+//! leaves the vault empty and returns no archive.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code, including helpers outside #[test]: a failed expectation is the failure"
+)]
+
+use std::time::Duration;
+
+use autocsr::archive::{ArchiveFormat, Entry, Limits};
+use autocsr::credential::{self, UnlockCode, Vault};
+use autocsr::defaults::{ArchiveSealer, LocalKeygen};
+use autocsr::keygen::KeyAlgorithm;
+use autocsr::policy::{Policy, Severity};
+use autocsr::secrecy::{ExposeSecret as _, SecretString};
+use autocsr::steps::{
+    CodeStore, CsrSpec, KeyAndCsr, KeyMaker, NameFinding, NamePolicy, Sealer, StepError,
+};
+use autocsr::{AutoCsr, CSR_ENTRY, Error, KEY_ENTRY, OrderRequest, README_ENTRY};
+
+/// Which step misbehaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    None,
+    PolicyRefuses,
+    KeygenFails,
+    SealFails,
+    /// The sealer returns an archive with one byte flipped; the real verify must catch it.
+    SealCorrupts,
+    /// The sealer seals under a different code; the real verify must catch it.
+    SealWrongCode,
+    /// The sealer leaves out an entry; the real verify must catch it.
+    SealDropsEntry,
+    VerifyFails,
+    StoreFails,
+}
+
+struct Steps {
+    fault: Fault,
+}
+
+impl NamePolicy for Steps {
+    fn check_names(&self, names: &[&str], common_name: Option<&str>) -> Vec<NameFinding> {
+        let mut findings = NamePolicy::check_names(&Policy::default(), names, common_name);
+        if self.fault == Fault::PolicyRefuses {
+            findings.push(NameFinding {
+                id: "test.injected".to_owned(),
+                severity: Severity::Error,
+                message: "injected refusal".to_owned(),
+            });
+        }
+        findings
+    }
+}
+
+impl KeyMaker for Steps {
+    fn make_key_and_csr(&self, spec: &CsrSpec<'_>) -> Result<KeyAndCsr, StepError> {
+        if self.fault == Fault::KeygenFails {
+            return Err("injected keygen failure".into());
+        }
+        LocalKeygen.make_key_and_csr(spec)
+    }
+}
+
+impl Sealer for Steps {
+    fn seal(
+        &self,
+        format: ArchiveFormat,
+        entries: &[Entry],
+        code: &SecretString,
+    ) -> Result<Vec<u8>, StepError> {
+        let sealer = ArchiveSealer::default();
+        match self.fault {
+            Fault::SealFails => Err("injected seal failure".into()),
+            Fault::SealCorrupts => {
+                let mut sealed = sealer.seal(format, entries, code)?;
+                let middle = sealed.len() / 2;
+                sealed[middle] ^= 0x01;
+                Ok(sealed)
+            }
+            Fault::SealWrongCode => {
+                let other = UnlockCode::generate()?.reveal();
+                sealer.seal(format, entries, &other)
+            }
+            Fault::SealDropsEntry => sealer.seal(format, &entries[..entries.len() - 1], code),
+            _ => sealer.seal(format, entries, code),
+        }
+    }
+
+    fn verify(
+        &self,
+        sealed: &[u8],
+        code: &SecretString,
+        expected: &[Entry],
+    ) -> Result<(), StepError> {
+        if self.fault == Fault::VerifyFails {
+            return Err("injected verify failure".into());
+        }
+        ArchiveSealer::default().verify(sealed, code, expected)
+    }
+}
+
+/// The real vault, unless the store step is told to fail.
+struct Store {
+    vault: Vault,
+    fail: bool,
+}
+
+impl CodeStore for Store {
+    fn store_code(
+        &self,
+        order_id: &str,
+        code: &UnlockCode,
+        window: Duration,
+    ) -> Result<std::time::SystemTime, StepError> {
+        if self.fail {
+            return Err("injected store failure".into());
+        }
+        self.vault.store_code(order_id, code, window)
+    }
+}
+
+type TestPipeline = AutoCsr<Steps, Steps, Steps, Store>;
+
+fn pipeline(fault: Fault) -> TestPipeline {
+    AutoCsr::from_parts(
+        Steps { fault },
+        Steps { fault },
+        Steps { fault },
+        Store {
+            vault: Vault::in_memory(),
+            fail: fault == Fault::StoreFails,
+        },
+    )
+}
+
+fn request(format: ArchiveFormat) -> OrderRequest {
+    OrderRequest::new("example.com")
+        .with_name("www.example.com")
+        .with_key(KeyAlgorithm::EcdsaP256)
+        .with_format(format)
+}
+
+#[test]
+fn a_failure_at_any_step_stores_nothing_and_returns_no_archive() {
+    let cases = [
+        (Fault::PolicyRefuses, "PolicyRefused"),
+        (Fault::KeygenFails, "KeyGeneration"),
+        (Fault::SealFails, "Seal"),
+        (Fault::SealCorrupts, "Verify"),
+        (Fault::SealWrongCode, "Verify"),
+        (Fault::SealDropsEntry, "Verify"),
+        (Fault::VerifyFails, "Verify"),
+        (Fault::StoreFails, "Store"),
+    ];
+    for format in [ArchiveFormat::Zip, ArchiveFormat::SevenZ] {
+        for (fault, step) in cases {
+            let pipeline = pipeline(fault);
+            let order_id = format!("order-{fault:?}");
+            let result = pipeline.order_with_id(&order_id, &request(format));
+            let err = match result {
+                Ok(order) => panic!("{fault:?} must fail, got {order:?}"),
+                Err(err) => err,
+            };
+            let variant = match &err {
+                Error::PolicyRefused { .. } => "PolicyRefused",
+                Error::KeyGeneration(_) => "KeyGeneration",
+                Error::Seal(_) => "Seal",
+                Error::Verify(_) => "Verify",
+                Error::Store(_) => "Store",
+                other => panic!("{fault:?}: unexpected {other:?}"),
+            };
+            assert_eq!(variant, step, "{fault:?} ({format:?}): {err}");
+            let vault = &pipeline.vault().vault;
+            assert!(
+                matches!(vault.status(&order_id), Err(credential::Error::NotFound)),
+                "{fault:?}: the vault must hold nothing"
+            );
+            assert_eq!(vault.purge().unwrap().records_destroyed, 0);
+        }
+    }
+}
+
+#[test]
+fn the_same_pipeline_succeeds_without_a_fault() {
+    for format in [ArchiveFormat::Zip, ArchiveFormat::SevenZ] {
+        let pipeline = pipeline(Fault::None);
+        let order = pipeline
+            .order_with_id("order-ok", &request(format))
+            .unwrap();
+        let revealed = pipeline.vault().vault.reveal("order-ok").unwrap();
+        assert_eq!(
+            revealed.code.reveal().expose_secret(),
+            order.unlock_code().reveal().expose_secret()
+        );
+    }
+}
+
+#[test]
+fn a_taken_order_id_is_refused_and_the_first_code_survives() {
+    let pipeline = autocsr::defaults::in_memory();
+    let first = pipeline
+        .order_with_id("order-1", &request(ArchiveFormat::Zip))
+        .unwrap();
+    let err = pipeline
+        .order_with_id("order-1", &request(ArchiveFormat::Zip))
+        .unwrap_err();
+    assert!(matches!(err, Error::Store(_)), "{err:?}");
+    let revealed = pipeline.vault().reveal("order-1").unwrap();
+    assert_eq!(
+        revealed.code.reveal().expose_secret(),
+        first.unlock_code().reveal().expose_secret()
+    );
+}
+
+#[test]
+fn an_order_holds_key_csr_and_readme_that_belong_together() {
+    let pipeline = autocsr::defaults::in_memory();
+    for (key, format) in [
+        (KeyAlgorithm::EcdsaP256, ArchiveFormat::Zip),
+        (KeyAlgorithm::EcdsaP384, ArchiveFormat::SevenZ),
+        (KeyAlgorithm::Rsa2048, ArchiveFormat::Zip),
+    ] {
+        let order = pipeline
+            .order(
+                &OrderRequest::new("example.com")
+                    .with_name("www.example.com")
+                    .with_name("example.com")
+                    .with_key(key)
+                    .with_format(format)
+                    .with_organization("Example Ltd")
+                    .with_country("DE"),
+            )
+            .unwrap();
+        assert!(autocsr::OrderId::is_well_formed(order.order_id()));
+        assert_eq!(order.key(), key);
+        assert_eq!(order.format(), format);
+
+        let opened = autocsr::archive::open(
+            order.archive(),
+            &order.unlock_code().reveal(),
+            &Limits::default(),
+        )
+        .unwrap();
+        let names: Vec<&str> = opened.entries().iter().map(Entry::name).collect();
+        assert_eq!(names, [KEY_ENTRY, CSR_ENTRY, README_ENTRY]);
+        let entry = |name: &str| {
+            opened
+                .entries()
+                .iter()
+                .find(|entry| entry.name() == name)
+                .unwrap()
+                .data()
+                .to_vec()
+        };
+        assert_eq!(entry(CSR_ENTRY), order.csr_pem().as_bytes());
+        let readme = String::from_utf8(entry(README_ENTRY)).unwrap();
+        assert!(readme.contains(order.order_id()) && readme.contains("order page"));
+
+        // The sealed key is the key of the CSR.
+        let key_pem = String::from_utf8(entry(KEY_ENTRY)).unwrap();
+        let private = autocsr::keygen::PrivateKey::from_pkcs8_pem(&key_pem).unwrap();
+        assert_eq!(private.algorithm(), key);
+        let report = Policy::default().check_csr(order.csr_der());
+        assert!(report.accepted(), "{:?}", report.findings());
+        let checked = report.csr().unwrap();
+        assert_eq!(checked.public_key(), key.as_str());
+        assert_eq!(
+            checked.spki_der(),
+            private.public_key_der().unwrap().as_slice()
+        );
+
+        // The vault has the code; the order reports the vault's expiry.
+        let status = pipeline.vault().status(order.order_id()).unwrap();
+        assert_eq!(status.expires_at, order.expires_at());
+        assert_eq!(status.reveal_count, 0);
+    }
+}
+
+#[test]
+fn invalid_requests_are_refused_before_any_work() {
+    let pipeline = pipeline(Fault::None);
+    for (request, why) in [
+        (OrderRequest::new(""), "domain"),
+        (
+            OrderRequest::new("example.com").with_reveal_window(Duration::ZERO),
+            "window",
+        ),
+        (
+            OrderRequest::new("example.com").with_country("Germany"),
+            "country",
+        ),
+        (
+            OrderRequest::new("example.com").with_country("de"),
+            "country",
+        ),
+    ] {
+        let err = pipeline.order_with_id("order-x", &request).unwrap_err();
+        assert!(matches!(err, Error::InvalidRequest(_)), "{why}: {err:?}");
+    }
+    assert!(matches!(
+        pipeline.vault().vault.status("order-x"),
+        Err(credential::Error::NotFound)
+    ));
+}
+
+#[test]
+fn refused_names_carry_every_finding() {
+    let pipeline = autocsr::defaults::in_memory();
+    let err = pipeline
+        .order(&OrderRequest::new("localhost").with_key(KeyAlgorithm::EcdsaP256))
+        .unwrap_err();
+    let Error::PolicyRefused { findings } = &err else {
+        panic!("{err:?}");
+    };
+    assert!(
+        findings.iter().any(|finding| finding.id == "name.internal"),
+        "{findings:?}"
+    );
+    assert!(err.to_string().contains("name.internal"), "{err}");
+}
+
+#[test]
+fn debug_output_never_shows_the_code() {
+    let pipeline = autocsr::defaults::in_memory();
+    let order = pipeline
+        .order(&OrderRequest::new("example.com").with_key(KeyAlgorithm::EcdsaP256))
+        .unwrap();
+    let code = order.unlock_code().reveal();
+    let debug = format!("{order:?}");
+    assert!(!debug.contains(code.expose_secret()), "{debug}");
+    let compact: String = code.expose_secret().chars().filter(|c| *c != '-').collect();
+    assert!(!debug.contains(&compact), "{debug}");
+}
