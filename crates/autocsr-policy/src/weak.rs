@@ -6,6 +6,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::OnceLock;
 
 use num_bigint::BigUint;
 use num_traits::{One, Zero};
@@ -36,18 +37,18 @@ fn modulus_within_limit(n: &BigUint) -> bool {
     n.bits() <= MAX_MODULUS_BITS
 }
 
-/// `n mod m` for a small `m`, one 64-bit digit at a time (cheap and allocation-free).
-fn mod_small(n: &BigUint, m: u64) -> u64 {
+/// `n mod m` for `m < 2^32`, over the 32-bit digits of `n` (u64 arithmetic only).
+fn mod_u32(digits: &[u32], m: u32) -> u32 {
     if m == 0 {
         return 0;
     }
-    let mut rest: u128 = 0;
-    let digits: Vec<u64> = n.to_u64_digits();
+    let m = u64::from(m);
+    let mut rest = 0u64;
     for digit in digits.iter().rev() {
-        rest = ((rest << 64) | u128::from(*digit)) % u128::from(m);
+        rest = ((rest << 32) | u64::from(*digit)) % m;
     }
-    // `rest < m <= u64::MAX`, so this never truncates.
-    u64::try_from(rest).unwrap_or(0)
+    // `rest < m < 2^32`.
+    u32::try_from(rest).unwrap_or(0)
 }
 
 /// The primes below `bound`, by a small sieve.
@@ -71,6 +72,29 @@ fn primes_below(bound: u32) -> Vec<u32> {
     primes
 }
 
+/// The primes below 752 grouped so that each group's product fits in 32 bits: one
+/// pass over the modulus per group, then each prime is tested on the small remainder.
+fn small_prime_groups() -> &'static [(u32, Vec<u32>)] {
+    static GROUPS: OnceLock<Vec<(u32, Vec<u32>)>> = OnceLock::new();
+    GROUPS.get_or_init(|| {
+        let mut groups = Vec::new();
+        let mut product = 1u32;
+        let mut members = Vec::new();
+        for prime in primes_below(SMALL_FACTOR_BOUND) {
+            if let Some(next) = product.checked_mul(prime) {
+                product = next;
+                members.push(prime);
+            } else {
+                groups.push((product, std::mem::take(&mut members)));
+                product = prime;
+                members.push(prime);
+            }
+        }
+        groups.push((product, members));
+        groups
+    })
+}
+
 /// The smallest prime below 752 that divides the modulus (and is not the modulus
 /// itself), or `None`.
 #[must_use]
@@ -79,21 +103,45 @@ pub fn small_factor(modulus_be: &[u8]) -> Option<u32> {
     if !modulus_within_limit(&n) {
         return None;
     }
-    primes_below(SMALL_FACTOR_BOUND)
-        .into_iter()
-        .find(|&p| mod_small(&n, u64::from(p)) == 0 && n != BigUint::from(p))
+    let digits = n.to_u32_digits();
+    let is_itself = |p: u32| digits.len() == 1 && digits.first() == Some(&p);
+    small_prime_groups()
+        .iter()
+        .flat_map(|(product, members)| {
+            let rest = mod_u32(&digits, *product);
+            members.iter().copied().filter(move |&p| rest.is_multiple_of(p))
+        })
+        .find(|&p| !is_itself(p))
 }
 
-/// Quick filter: can `x` (given `x mod 64·63·65·11`) be a perfect square?
-fn may_be_square(residue: u64) -> bool {
-    fn is_qr(x: u64, m: u64) -> bool {
-        (0..m).any(|y| (y * y) % m == x % m)
+/// Filter moduli: a square is a quadratic residue modulo each of them; together they
+/// reject about 99% of non-squares before any big-integer square root.
+const SQUARE_FILTER: [u32; 4] = [64, 63, 65, 11];
+const SQUARE_FILTER_PRODUCT: u32 = 64 * 63 * 65 * 11;
+
+const fn residue_mask(m: u32) -> u128 {
+    let mut mask = 0u128;
+    let mut y = 0;
+    while y < m {
+        mask |= 1u128 << ((y * y) % m);
+        y += 1;
     }
-    // Small moduli; each test rejects most non-squares, together ~99.9%.
-    is_qr(residue % 64, 64)
-        && is_qr(residue % 63, 63)
-        && is_qr(residue % 65, 65)
-        && is_qr(residue % 11, 11)
+    mask
+}
+
+const SQUARE_MASKS: [u128; 4] = [
+    residue_mask(SQUARE_FILTER[0]),
+    residue_mask(SQUARE_FILTER[1]),
+    residue_mask(SQUARE_FILTER[2]),
+    residue_mask(SQUARE_FILTER[3]),
+];
+
+/// Quick filter: can `x` (given `x mod SQUARE_FILTER_PRODUCT`) be a perfect square?
+fn may_be_square(residue: u32) -> bool {
+    SQUARE_FILTER
+        .iter()
+        .zip(SQUARE_MASKS)
+        .all(|(m, mask)| mask & (1u128 << (residue % m)) != 0)
 }
 
 /// The round (1-based) in which Fermat's method, started at ⌈√n⌉, finds a nontrivial
@@ -104,26 +152,30 @@ pub fn fermat_round(modulus_be: &[u8], rounds: u32) -> Option<u32> {
     if !modulus_within_limit(&n) || n <= BigUint::from(3u8) || (&n % 2u8).is_zero() {
         return None;
     }
-    let mut a = n.sqrt();
-    if &a * &a < n {
-        a += 1u8;
+    let mut start = n.sqrt();
+    if &start * &start < n {
+        start += 1u8;
     }
-    // b² = a² − n, advanced incrementally: (a+1)² − n = b² + 2a + 1.
-    let mut b_squared = &a * &a - &n;
-    const FILTER: u64 = 64 * 63 * 65 * 11;
+    // b² = a² − n and (a+1)² − n = b² + 2a + 1: only the residues modulo the filter
+    // advance each round; the big square root runs only for the filter's survivors.
+    let filter = u64::from(SQUARE_FILTER_PRODUCT);
+    let mut a_mod = u64::from(mod_u32(&start.to_u32_digits(), SQUARE_FILTER_PRODUCT));
+    let first_b_squared = &start * &start - &n;
+    let mut b_squared_mod = u64::from(mod_u32(
+        &first_b_squared.to_u32_digits(),
+        SQUARE_FILTER_PRODUCT,
+    ));
     for round in 1..=rounds {
-        if may_be_square(mod_small(&b_squared, FILTER)) {
+        if may_be_square(u32::try_from(b_squared_mod).unwrap_or(0)) {
+            let a = &start + (round - 1);
+            let b_squared = &a * &a - &n;
             let b = b_squared.sqrt();
-            if &b * &b == b_squared {
-                let smaller = &a - &b;
-                if smaller > BigUint::one() {
-                    return Some(round);
-                }
+            if &b * &b == b_squared && &a - &b > BigUint::one() {
+                return Some(round);
             }
         }
-        b_squared += &a << 1u8;
-        b_squared += 1u8;
-        a += 1u8;
+        b_squared_mod = (b_squared_mod + 2 * a_mod + 1) % filter;
+        a_mod = (a_mod + 1) % filter;
     }
     None
 }
@@ -137,16 +189,17 @@ pub fn roca_fingerprint(modulus_be: &[u8]) -> bool {
     if !modulus_within_limit(&n) || n.is_zero() {
         return false;
     }
+    let digits = n.to_u32_digits();
     ROCA_PRIMES.iter().all(|&p| {
-        let residue = mod_small(&n, u64::from(p));
-        let generator = u64::from(ROCA_GENERATOR % p);
-        let mut element = 1u64;
+        let residue = mod_u32(&digits, p);
+        let generator = ROCA_GENERATOR % p;
+        let mut element = 1u32;
         // The subgroup has at most p-1 elements; walk it once.
         for _ in 0..p {
             if element == residue {
                 return true;
             }
-            element = element * generator % u64::from(p);
+            element = element * generator % p;
             if element == 1 {
                 break;
             }
@@ -295,17 +348,34 @@ mod tests {
     }
 
     #[test]
-    fn mod_small_matches_biguint() {
+    fn mod_u32_matches_biguint() {
         let n = BigUint::parse_bytes(b"123456789012345678901234567890123456789", 10).unwrap();
-        for m in [3u64, 751, 2_882_880, u64::MAX] {
-            assert_eq!(BigUint::from(mod_small(&n, m)), &n % m);
+        for m in [3u32, 751, 2_882_880, u32::MAX] {
+            assert_eq!(BigUint::from(mod_u32(&n.to_u32_digits(), m)), &n % m);
         }
     }
 
     #[test]
-    fn square_filter_accepts_every_square() {
+    fn square_filter_accepts_every_square_and_rejects_most_others() {
         for x in 0u64..5000 {
-            assert!(may_be_square((x * x) % (64 * 63 * 65 * 11)));
+            let residue = u32::try_from((x * x) % u64::from(SQUARE_FILTER_PRODUCT)).unwrap();
+            assert!(may_be_square(residue));
+        }
+        let survivors = (0..SQUARE_FILTER_PRODUCT)
+            .filter(|&r| may_be_square(r))
+            .count();
+        assert!(survivors * 50 < usize::try_from(SQUARE_FILTER_PRODUCT).unwrap());
+    }
+
+    #[test]
+    fn prime_groups_cover_every_small_prime_once() {
+        let flat: Vec<u32> = small_prime_groups()
+            .iter()
+            .flat_map(|(_, m)| m.clone())
+            .collect();
+        assert_eq!(flat, primes_below(SMALL_FACTOR_BOUND));
+        for (product, members) in small_prime_groups() {
+            assert_eq!(members.iter().product::<u32>(), *product);
         }
     }
 }
