@@ -1,0 +1,161 @@
+//! Our AES-256 7z archives in real clients, and 7-Zip's in our `open`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns"
+)]
+
+mod archive_support;
+
+use archive_support::{
+    CODE_PASSWORD, Client, WRONG_PASSWORD, assert_client_cannot_open, assert_client_opens,
+    assert_entries_are_bundle, bundle, passwords, sealed, secret, seven_zip, write_archive,
+    write_bundle_files,
+};
+use autocsr_archive::{ArchiveFormat, Error, Limits, open};
+
+const SEVEN_Z: ArchiveFormat = ArchiveFormat::SevenZ;
+
+#[test]
+fn seven_zip_opens_our_7z() {
+    assert_client_opens(Client::SevenZip, SEVEN_Z);
+}
+
+#[test]
+fn unar_opens_our_7z() {
+    assert_client_opens(Client::Unar, SEVEN_Z);
+}
+
+#[test]
+fn py7zr_opens_our_7z() {
+    assert_client_opens(Client::Py7zr, SEVEN_Z);
+}
+
+/// libarchive reads 7z but cannot decrypt it: expected, recorded.
+#[test]
+fn bsdtar_cannot_decrypt_7z() {
+    assert_client_cannot_open(Client::Bsdtar, SEVEN_Z);
+}
+
+#[test]
+fn seven_zip_reports_2_pow_19_kdf_rounds() {
+    let seven = autocsr_interop::require_program!("7zz");
+    let (dir, path) = write_archive(&sealed(SEVEN_Z, CODE_PASSWORD), SEVEN_Z);
+    let pass = format!("-p{CODE_PASSWORD}");
+    let listing = seven_zip(
+        &seven,
+        &[
+            "l".as_ref(),
+            "-slt".as_ref(),
+            pass.as_ref(),
+            path.as_os_str(),
+        ],
+        dir.path(),
+    );
+    let text = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.status.success(), "{text}");
+    assert!(text.contains("7zAES:19"), "{text}");
+    assert!(text.contains("LZMA2"), "{text}");
+}
+
+#[test]
+fn no_entry_name_is_listed_without_the_password() {
+    let (dir, path) = write_archive(&sealed(SEVEN_Z, CODE_PASSWORD), SEVEN_Z);
+    let mut listings = Vec::new();
+    if let Some(seven) = autocsr_interop::Program::require("7zz") {
+        listings.push(seven_zip(
+            &seven,
+            &["l".as_ref(), path.as_os_str()],
+            dir.path(),
+        ));
+        let wrong = format!("-p{WRONG_PASSWORD}");
+        listings.push(seven_zip(
+            &seven,
+            &["l".as_ref(), wrong.as_ref(), path.as_os_str()],
+            dir.path(),
+        ));
+    }
+    if let Some(lsar) = autocsr_interop::Program::require("lsar") {
+        listings.push(lsar.run([path.as_os_str()]));
+    }
+    for listing in listings {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&listing.stdout),
+            String::from_utf8_lossy(&listing.stderr)
+        );
+        for entry in bundle() {
+            assert!(
+                !text.contains(entry.name()),
+                "{} listed without the password:\n{text}",
+                entry.name()
+            );
+        }
+    }
+}
+
+fn seven_zip_made(extra: &[&str], password: Option<&str>) -> Option<Vec<u8>> {
+    let seven = autocsr_interop::Program::require("7zz")?;
+    let dir = tempfile::tempdir().unwrap();
+    let names = write_bundle_files(dir.path());
+    let mut args: Vec<std::ffi::OsString> = vec!["a".into(), "-t7z".into()];
+    args.extend(extra.iter().map(Into::into));
+    if let Some(password) = password {
+        args.push(format!("-p{password}").into());
+    }
+    args.push("made.7z".into());
+    args.extend(names.iter().map(Into::into));
+    let arg_refs: Vec<&std::ffi::OsStr> = args.iter().map(AsRef::as_ref).collect();
+    let made = seven_zip(&seven, &arg_refs, dir.path());
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    Some(std::fs::read(dir.path().join("made.7z")).unwrap())
+}
+
+#[test]
+fn seven_zip_encrypted_header_7z_opens_with_our_open() {
+    for password in passwords() {
+        let Some(bytes) = seven_zip_made(&["-mhe=on"], Some(password)) else {
+            return;
+        };
+        let opened = open(&bytes, &secret(password), &Limits::default()).unwrap();
+        assert_entries_are_bundle(opened.entries());
+        assert!(matches!(
+            open(&bytes, &secret(WRONG_PASSWORD), &Limits::default()),
+            Err(Error::WrongPassword)
+        ));
+    }
+}
+
+#[test]
+fn seven_zip_plain_header_7z_wrong_password_is_still_wrong_password() {
+    let Some(bytes) = seven_zip_made(&["-mhe=off"], Some(CODE_PASSWORD)) else {
+        return;
+    };
+    let opened = open(&bytes, &secret(CODE_PASSWORD), &Limits::default()).unwrap();
+    assert_entries_are_bundle(opened.entries());
+    let error = open(&bytes, &secret(WRONG_PASSWORD), &Limits::default()).unwrap_err();
+    assert!(matches!(error, Error::WrongPassword), "{error:?}");
+}
+
+#[test]
+fn unencrypted_7z_is_refused() {
+    let Some(bytes) = seven_zip_made(&[], None) else {
+        return;
+    };
+    let error = open(&bytes, &secret(CODE_PASSWORD), &Limits::default()).unwrap_err();
+    assert!(matches!(error, Error::NotEncrypted), "{error:?}");
+    let opened = open(
+        &bytes,
+        &secret(CODE_PASSWORD),
+        &Limits::default().with_require_encryption(false),
+    )
+    .unwrap();
+    assert_entries_are_bundle(opened.entries());
+}
