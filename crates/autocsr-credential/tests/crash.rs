@@ -4,6 +4,7 @@
 //!
 //! The child is this same test binary, re-invoked to run the ignored `crash_child` test.
 
+#![cfg(feature = "sqlite")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -1,5 +1,6 @@
 //! SQLite store: file modes, shredding on disk, schema versions, concurrency.
 
+#![cfg(feature = "sqlite")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -1,5 +1,6 @@
 //! Vault behaviour, run against the in-memory and the SQLite stores alike.
 
+#![cfg(feature = "sqlite")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
