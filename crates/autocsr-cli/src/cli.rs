@@ -1,0 +1,262 @@
+//! The command-line interface, exactly as documented in the README (a contract: scripts
+//! depend on these names).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// AutoCSR: a fresh key and CSR for a TLS certificate order, sealed in an AES archive whose
+/// unlock code is revealed only for a limited window and never kept afterwards.
+#[derive(Debug, Parser)]
+#[command(name = "autocsr", version, propagate_version = true)]
+pub(crate) struct Cli {
+    /// Directory holding the vault [default: $AUTOCSR_DATA_DIR, else the platform data
+    /// directory]. Created mode 0700 on first use.
+    #[arg(long, global = true, value_name = "DIR", env = "AUTOCSR_DATA_DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+
+    /// Print exactly one JSON object on stdout (errors too) and nothing else there.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Make a key and CSR, seal them in an encrypted archive, and store its unlock code.
+    Order(OrderArgs),
+    /// Show an order's unlock code and when it expires (counts as a reveal).
+    Reveal(OrderIdArg),
+    /// Show an order's state, expiry and reveal count (never the code).
+    Status(OrderIdArg),
+    /// Destroy an order's unlock code now.
+    Revoke(OrderIdArg),
+    /// Destroy every expired record and every epoch key no record needs any more.
+    Purge,
+    /// Judge a customer's CSR (PEM or DER) against the Baseline Requirements.
+    CheckCsr(CheckCsrArgs),
+    /// Open an archive with its unlock code and extract it safely (the customer side).
+    Open(OpenArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct OrderArgs {
+    /// The certificate's main name: the subject common name and the first subjectAltName.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) domain: String,
+
+    /// Another subjectAltName (DNS name or IP address); repeat for more.
+    #[arg(long = "san", value_name = "NAME")]
+    pub(crate) sans: Vec<String>,
+
+    /// Key algorithm.
+    #[arg(long, value_enum, default_value_t = KeyArg::Rsa2048)]
+    pub(crate) key: KeyArg,
+
+    /// Archive format: zip (WinZip AES-256) or 7z (AES-256, names hidden).
+    #[arg(long, value_enum, default_value_t = FormatArg::Zip)]
+    pub(crate) format: FormatArg,
+
+    /// Subject organizationName.
+    #[arg(long, value_name = "ORG")]
+    pub(crate) org: Option<String>,
+
+    /// Subject countryName (two letters, e.g. DE).
+    #[arg(long, value_name = "CC")]
+    pub(crate) country: Option<String>,
+
+    /// How long the unlock code may be revealed (humantime: 7d, 12h, 90s, ...).
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_window)]
+    pub(crate) reveal_window: Duration,
+
+    /// Directory for `<order-id>.zip|.7z` and `<order-id>.csr` (never overwritten).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub(crate) out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct OrderIdArg {
+    /// The order id printed by `autocsr order`.
+    #[arg(value_name = "ORDER_ID")]
+    pub(crate) order_id: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CheckCsrArgs {
+    /// The CSR file (PEM or DER), or `-` for stdin.
+    #[arg(value_name = "FILE")]
+    pub(crate) file: PathBuf,
+
+    /// A Debian weak-key list in openssl-blacklist format (e.g. `blacklist.RSA-2048` from
+    /// the openssl-blacklist package); repeat for several key sizes.
+    #[arg(long = "weak-keys", value_name = "LIST")]
+    pub(crate) weak_keys: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct OpenArgs {
+    /// The archive (.zip or .7z) made by `autocsr order`.
+    #[arg(value_name = "ARCHIVE")]
+    pub(crate) archive: PathBuf,
+
+    /// The unlock code from the order page. Without it the code is asked for without echo
+    /// (on a terminal) or read as one line from stdin. Prefer those: a command line is
+    /// visible to other users of the machine.
+    #[arg(long, value_name = "CODE")]
+    pub(crate) code: Option<String>,
+
+    /// Where to extract [default: a new directory named after the archive, next to it].
+    /// Existing files are never overwritten.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
+}
+
+/// Key algorithms, named as in `autocsr_keygen::KeyAlgorithm`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum KeyArg {
+    /// RSA 2048-bit (e = 65537).
+    Rsa2048,
+    /// RSA 3072-bit.
+    Rsa3072,
+    /// RSA 4096-bit (slow: seconds).
+    Rsa4096,
+    /// ECDSA P-256.
+    P256,
+    /// ECDSA P-384.
+    P384,
+}
+
+impl KeyArg {
+    pub(crate) fn algorithm(self) -> autocsr::keygen::KeyAlgorithm {
+        use autocsr::keygen::KeyAlgorithm;
+        match self {
+            KeyArg::Rsa2048 => KeyAlgorithm::Rsa2048,
+            KeyArg::Rsa3072 => KeyAlgorithm::Rsa3072,
+            KeyArg::Rsa4096 => KeyAlgorithm::Rsa4096,
+            KeyArg::P256 => KeyAlgorithm::EcdsaP256,
+            KeyArg::P384 => KeyAlgorithm::EcdsaP384,
+        }
+    }
+
+    /// Key generation slow enough to deserve a spinner.
+    pub(crate) fn is_slow(self) -> bool {
+        matches!(self, KeyArg::Rsa3072 | KeyArg::Rsa4096)
+    }
+}
+
+/// Archive formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FormatArg {
+    /// ZIP with WinZip AES-256.
+    Zip,
+    /// 7z with AES-256 and encrypted headers.
+    #[value(name = "7z")]
+    SevenZ,
+}
+
+impl FormatArg {
+    pub(crate) fn format(self) -> autocsr::archive::ArchiveFormat {
+        match self {
+            FormatArg::Zip => autocsr::archive::ArchiveFormat::Zip,
+            FormatArg::SevenZ => autocsr::archive::ArchiveFormat::SevenZ,
+        }
+    }
+}
+
+fn parse_window(text: &str) -> Result<Duration, String> {
+    let window = humantime::parse_duration(text).map_err(|err| err.to_string())?;
+    if window.is_zero() {
+        return Err("the reveal window must be positive".to_owned());
+    }
+    Ok(window)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn order_defaults_match_the_contract() {
+        let cli = Cli::try_parse_from(["autocsr", "order", "--domain", "example.com"]).unwrap();
+        let Command::Order(order) = cli.command else {
+            panic!("not an order");
+        };
+        assert_eq!(order.key, KeyArg::Rsa2048);
+        assert_eq!(order.format, FormatArg::Zip);
+        assert_eq!(order.reveal_window, Duration::from_secs(7 * 86_400));
+        assert_eq!(order.out, PathBuf::from("."));
+        assert!(order.sans.is_empty());
+    }
+
+    #[test]
+    fn every_option_parses() {
+        let cli = Cli::try_parse_from([
+            "autocsr",
+            "--json",
+            "order",
+            "--domain",
+            "example.com",
+            "--san",
+            "www.example.com",
+            "--san",
+            "192.0.2.1",
+            "--key",
+            "p384",
+            "--format",
+            "7z",
+            "--org",
+            "Example Ltd",
+            "--country",
+            "DE",
+            "--reveal-window",
+            "2s",
+            "--out",
+            "/x",
+            "--data-dir",
+            "/d",
+        ])
+        .unwrap();
+        assert!(cli.json);
+        assert_eq!(cli.data_dir, Some(PathBuf::from("/d")));
+        let Command::Order(order) = cli.command else {
+            panic!("not an order");
+        };
+        assert_eq!(order.sans, ["www.example.com", "192.0.2.1"]);
+        assert_eq!(order.key, KeyArg::P384);
+        assert_eq!(order.format, FormatArg::SevenZ);
+        assert_eq!(order.reveal_window, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn zero_and_garbage_windows_are_usage_errors() {
+        for window in ["0s", "soon", "-1d"] {
+            let err = Cli::try_parse_from([
+                "autocsr",
+                "order",
+                "--domain",
+                "example.com",
+                "--reveal-window",
+                window,
+            ])
+            .unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{window}");
+        }
+    }
+
+    #[test]
+    fn unknown_key_types_are_usage_errors() {
+        let err =
+            Cli::try_parse_from(["autocsr", "order", "--domain", "a.com", "--key", "ed25519"])
+                .unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+}

@@ -1,0 +1,524 @@
+//! One function per subcommand. Each returns what to print or a [`CliError`] that says, in
+//! one sentence, what went wrong and what to do.
+
+use std::fs;
+use std::io::{self, BufRead as _, IsTerminal as _, Read as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use autocsr::archive::{self, Limits};
+use autocsr::credential::{self, CredentialState, UnlockCode};
+use autocsr::defaults::{self, DefaultAutoCsr};
+use autocsr::policy::{self, Severity};
+use autocsr::{OrderId, OrderRequest};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::Serialize;
+
+use crate::audit::{AUDIT_FILE, JsonLinesAudit};
+use crate::cli::{CheckCsrArgs, Cli, Command, OpenArgs, OrderArgs};
+use crate::datadir;
+use crate::failure::{CliError, Failure};
+use crate::files::{Reserved, read_capped};
+use crate::output::{Outcome, Spinner, lines, remaining, rfc3339};
+
+/// Largest CSR accepted from a file or stdin (the policy refuses far smaller ones anyway).
+const MAX_CSR_BYTES: u64 = 4 * 1024 * 1024;
+/// Largest archive `open` reads (an AutoCSR archive is a few KiB).
+const MAX_ARCHIVE_BYTES: u64 = 64 * 1024 * 1024;
+
+pub(crate) fn run(cli: Cli) -> Result<Outcome, CliError> {
+    let json = cli.json;
+    match cli.command {
+        Command::Order(args) => order(&open_vault(cli.data_dir)?, &args, json),
+        Command::Reveal(args) => reveal(&open_vault(cli.data_dir)?, &args.order_id),
+        Command::Status(args) => status(&open_vault(cli.data_dir)?, &args.order_id),
+        Command::Revoke(args) => revoke(&open_vault(cli.data_dir)?, &args.order_id),
+        Command::Purge => purge(&open_vault(cli.data_dir)?),
+        Command::CheckCsr(args) => check_csr(&args),
+        Command::Open(args) => open(&args),
+    }
+}
+
+fn open_vault(chosen: Option<PathBuf>) -> Result<DefaultAutoCsr, CliError> {
+    let dir = datadir::resolve(chosen)?;
+    datadir::prepare(&dir)?;
+    let vault = credential::Vault::open_sqlite(&dir).map_err(|err| {
+        CliError::other(format!("could not open the vault in {}", dir.display())).caused_by(err)
+    })?;
+    let audit = JsonLinesAudit::new(dir.join(AUDIT_FILE));
+    let pipeline = defaults::with_vault(vault.with_audit_sink(Arc::new(audit)));
+    datadir::tighten_files(&dir)?;
+    Ok(pipeline)
+}
+
+#[derive(Serialize)]
+struct OrderJson<'a> {
+    order_id: &'a str,
+    archive: String,
+    csr: String,
+    unlock_code: &'a str,
+    expires_at: String,
+    key: &'a str,
+    format: &'a str,
+}
+
+fn order(pipeline: &DefaultAutoCsr, args: &OrderArgs, json: bool) -> Result<Outcome, CliError> {
+    let mut request = OrderRequest::new(args.domain.clone())
+        .with_key(args.key.algorithm())
+        .with_format(args.format.format())
+        .with_reveal_window(args.reveal_window);
+    for san in &args.sans {
+        request = request.with_name(san.clone());
+    }
+    if let Some(org) = &args.org {
+        request = request.with_organization(org.clone());
+    }
+    if let Some(country) = &args.country {
+        request = request.with_country(country.clone());
+    }
+
+    // Claim both output files before any work, so an order never ends with a stored code
+    // whose archive could not be written, and never overwrites anything.
+    fs::create_dir_all(&args.out).map_err(|err| {
+        CliError::other(format!("could not create {}", args.out.display())).caused_by(err)
+    })?;
+    let order_id = OrderId::generate()
+        .map_err(|err| CliError::other("could not make an order id").caused_by(err))?;
+    let extension = args.format.format().extension();
+    let mut archive_file =
+        Reserved::claim(args.out.join(format!("{order_id}.{extension}")), 0o600)?;
+    let mut csr_file = Reserved::claim(args.out.join(format!("{order_id}.csr")), 0o644)?;
+
+    let spinner = Spinner::start(args.key.is_slow(), json, "generating the key pair");
+    let order = pipeline
+        .order_with_id(order_id.as_str(), &request)
+        .map_err(order_error)?;
+    drop(spinner);
+
+    let written = archive_file
+        .fill(order.archive())
+        .and_then(|()| csr_file.fill(order.csr_pem().as_bytes()));
+    if let Err(err) = written {
+        // The code is stored but its archive is not on disk: destroy the code so nothing
+        // usable is left behind, and say so.
+        let revoked = pipeline.vault().revoke(order_id.as_str()).is_ok();
+        let note = if revoked {
+            "; the order was revoked"
+        } else {
+            "; revoking the order failed too, run `autocsr revoke` for it"
+        };
+        return Err(CliError::other(format!("{}{note}", err.message())));
+    }
+    let archive_path = archive_file.keep();
+    let csr_path = csr_file.keep();
+
+    let code = order.unlock_code().reveal();
+    let expires_at = rfc3339(order.expires_at());
+    let key = order.key().as_str();
+    let format = args.format.format().extension();
+    let mut human = lines(&[
+        ("Order", order_id.to_string()),
+        ("Archive", archive_path.display().to_string()),
+        ("CSR", csr_path.display().to_string()),
+        ("Unlock code", code.expose_secret().to_owned()),
+        ("Expires", expires_at.clone()),
+        ("Key", key.to_owned()),
+        ("Format", format.to_owned()),
+    ]);
+    for warning in order.warnings() {
+        human.push_str(&format!(
+            "{}: {} ({})\n",
+            warning.severity.as_str(),
+            warning.message,
+            warning.id
+        ));
+    }
+    Outcome::new(
+        OrderJson {
+            order_id: order_id.as_str(),
+            archive: archive_path.display().to_string(),
+            csr: csr_path.display().to_string(),
+            unlock_code: code.expose_secret(),
+            expires_at,
+            key,
+            format,
+        },
+        human,
+    )
+}
+
+fn order_error(err: autocsr::Error) -> CliError {
+    match &err {
+        autocsr::Error::PolicyRefused { .. } => CliError::new(
+            Failure::PolicyRefused,
+            "the policy refused the requested names",
+        )
+        .caused_by(err),
+        autocsr::Error::InvalidRequest(reason) => {
+            CliError::new(Failure::Usage, format!("invalid order: {reason}"))
+        }
+        _ => CliError::other("the order failed and nothing was stored").caused_by(err),
+    }
+}
+
+/// Maps the vault's answers to the documented exit codes and sentences.
+fn vault_error(err: credential::Error, order_id: &str) -> CliError {
+    match err {
+        credential::Error::NotFound => CliError::new(
+            Failure::UnknownOrder,
+            format!("there is no order {order_id} in this vault"),
+        ),
+        credential::Error::Expired { expired_at } => CliError::new(
+            Failure::Expired,
+            format!(
+                "the unlock code for order {order_id} expired at {} and is gone for good; reissue the certificate with a new CSR",
+                rfc3339(expired_at)
+            ),
+        ),
+        credential::Error::Revoked => CliError::new(
+            Failure::Revoked,
+            format!("order {order_id} was revoked; reissue the certificate with a new CSR"),
+        ),
+        other => CliError::other(format!("the vault could not answer for order {order_id}"))
+            .caused_by(other),
+    }
+}
+
+#[derive(Serialize)]
+struct RevealJson<'a> {
+    order_id: &'a str,
+    unlock_code: &'a str,
+    expires_at: String,
+    reveal_count: u64,
+}
+
+fn reveal(pipeline: &DefaultAutoCsr, order_id: &str) -> Result<Outcome, CliError> {
+    let revealed = pipeline
+        .vault()
+        .reveal(order_id)
+        .map_err(|err| vault_error(err, order_id))?;
+    let code = revealed.code.reveal();
+    let expires_at = rfc3339(revealed.expires_at);
+    let human = lines(&[
+        ("Order", order_id.to_owned()),
+        ("Unlock code", code.expose_secret().to_owned()),
+        (
+            "Expires",
+            format!(
+                "{expires_at} (in {})",
+                remaining(revealed.expires_at, SystemTime::now())
+            ),
+        ),
+        ("Reveals", revealed.reveal_count.to_string()),
+    ]);
+    Outcome::new(
+        RevealJson {
+            order_id,
+            unlock_code: code.expose_secret(),
+            expires_at,
+            reveal_count: revealed.reveal_count,
+        },
+        human,
+    )
+}
+
+#[derive(Serialize)]
+struct StatusJson<'a> {
+    order_id: &'a str,
+    state: &'static str,
+    expires_at: String,
+    reveal_count: u64,
+}
+
+fn status(pipeline: &DefaultAutoCsr, order_id: &str) -> Result<Outcome, CliError> {
+    let status = pipeline
+        .vault()
+        .status(order_id)
+        .map_err(|err| vault_error(err, order_id))?;
+    let state = match status.state {
+        CredentialState::Available => "available",
+        CredentialState::Expired => "expired",
+        CredentialState::Revoked => "revoked",
+        _ => "unknown",
+    };
+    let expires_at = rfc3339(status.expires_at);
+    let human = lines(&[
+        ("Order", order_id.to_owned()),
+        ("State", state.to_owned()),
+        ("Expires", expires_at.clone()),
+        ("Reveals", status.reveal_count.to_string()),
+    ]);
+    Outcome::new(
+        StatusJson {
+            order_id,
+            state,
+            expires_at,
+            reveal_count: status.reveal_count,
+        },
+        human,
+    )
+}
+
+#[derive(Serialize)]
+struct RevokeJson<'a> {
+    order_id: &'a str,
+    revoked: bool,
+}
+
+fn revoke(pipeline: &DefaultAutoCsr, order_id: &str) -> Result<Outcome, CliError> {
+    pipeline
+        .vault()
+        .revoke(order_id)
+        .map_err(|err| vault_error(err, order_id))?;
+    Outcome::new(
+        RevokeJson {
+            order_id,
+            revoked: true,
+        },
+        format!("Order {order_id} revoked: its unlock code is destroyed.\n"),
+    )
+}
+
+#[derive(Serialize)]
+struct PurgeJson {
+    records_destroyed: u64,
+    epoch_keys_destroyed: u64,
+}
+
+fn purge(pipeline: &DefaultAutoCsr) -> Result<Outcome, CliError> {
+    let report = pipeline
+        .vault()
+        .purge()
+        .map_err(|err| CliError::other("purging the vault failed").caused_by(err))?;
+    let records = report.records_destroyed;
+    let keys = report.epoch_keys_destroyed;
+    Outcome::new(
+        PurgeJson {
+            records_destroyed: records,
+            epoch_keys_destroyed: keys,
+        },
+        lines(&[
+            ("Records destroyed", records.to_string()),
+            ("Epoch keys destroyed", keys.to_string()),
+        ]),
+    )
+}
+
+#[derive(Serialize)]
+struct FindingJson<'a> {
+    id: &'a str,
+    severity: &'static str,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct CheckCsrJson<'a> {
+    accepted: bool,
+    findings: Vec<FindingJson<'a>>,
+    names: Vec<String>,
+    key: Option<String>,
+}
+
+fn check_csr(args: &CheckCsrArgs) -> Result<Outcome, CliError> {
+    let input = if args.file.as_os_str() == "-" {
+        read_capped(io::stdin().lock(), MAX_CSR_BYTES, "the CSR from stdin")?
+    } else {
+        let what = args.file.display().to_string();
+        let file = fs::File::open(&args.file)
+            .map_err(|err| CliError::other(format!("could not open {what}")).caused_by(err))?;
+        read_capped(file, MAX_CSR_BYTES, &what)?
+    };
+    let report = csr_policy(&args.weak_keys)?.check_csr(&input);
+    let names: Vec<String> = report
+        .csr()
+        .map(|csr| csr.names().to_vec())
+        .unwrap_or_default();
+    let key = report.csr().map(|csr| csr.public_key().to_owned());
+    let findings: Vec<FindingJson<'_>> = report
+        .findings()
+        .iter()
+        .map(|finding| FindingJson {
+            id: finding.id,
+            severity: finding.severity.as_str(),
+            message: &finding.message,
+        })
+        .collect();
+
+    let accepted = report.accepted();
+    let mut human = lines(&[
+        (
+            "Verdict",
+            if accepted { "accepted" } else { "refused" }.to_owned(),
+        ),
+        (
+            "Names",
+            if names.is_empty() {
+                "-".to_owned()
+            } else {
+                names.join(", ")
+            },
+        ),
+        ("Key", key.clone().unwrap_or_else(|| "-".to_owned())),
+    ]);
+    for finding in report.findings() {
+        human.push_str(&format!(
+            "{}: {} ({})\n",
+            finding.severity.as_str(),
+            finding.message,
+            finding.id
+        ));
+    }
+    let errors = report
+        .findings()
+        .iter()
+        .filter(|finding| matches!(finding.severity, Severity::Error))
+        .count();
+    let mut outcome = Outcome::new(
+        CheckCsrJson {
+            accepted,
+            findings,
+            names,
+            key,
+        },
+        human,
+    )?;
+    if !accepted {
+        outcome.refusal = Some(CliError::new(
+            Failure::PolicyRefused,
+            format!(
+                "the CSR was refused: {errors} error finding{} (listed above)",
+                if errors == 1 { "" } else { "s" }
+            ),
+        ));
+    }
+    Ok(outcome)
+}
+
+/// The default policy, plus the weak-key lists given with `--weak-keys`.
+fn csr_policy(weak_key_lists: &[PathBuf]) -> Result<policy::Policy, CliError> {
+    let policy = policy::Policy::default();
+    if weak_key_lists.is_empty() {
+        return Ok(policy);
+    }
+    let mut list = policy::DebianWeakKeys::new();
+    for path in weak_key_lists {
+        let what = path.display().to_string();
+        let text = fs::read_to_string(path)
+            .map_err(|err| CliError::other(format!("could not read {what}")).caused_by(err))?;
+        list.extend_from_text(&text).map_err(|err| {
+            CliError::new(
+                Failure::Usage,
+                format!("{what} is not a weak-key list in openssl-blacklist format"),
+            )
+            .caused_by(err)
+        })?;
+    }
+    Ok(policy.with_rsa_blocklist(Arc::new(list)))
+}
+
+#[derive(Serialize)]
+struct OpenJson {
+    archive: String,
+    out: String,
+    files: Vec<String>,
+}
+
+fn open(args: &OpenArgs) -> Result<Outcome, CliError> {
+    let typed = match &args.code {
+        Some(code) => SecretString::from(code.clone()),
+        None => read_code()?,
+    };
+    // The checksum catches a typo before any slow key derivation and says so.
+    let code = UnlockCode::parse(typed.expose_secret()).map_err(code_error)?;
+    drop(typed);
+
+    let what = args.archive.display().to_string();
+    let file = fs::File::open(&args.archive)
+        .map_err(|err| CliError::other(format!("could not open {what}")).caused_by(err))?;
+    let bytes = read_capped(file, MAX_ARCHIVE_BYTES, &what)?;
+    let opened = archive::open(&bytes, &code.reveal(), &Limits::default()).map_err(|err| {
+        if matches!(err, archive::Error::WrongPassword) {
+            CliError::new(
+                Failure::WrongCode,
+                format!("the unlock code does not open {what}; check it against the order page"),
+            )
+        } else {
+            CliError::other(format!("could not open {what}")).caused_by(err)
+        }
+    })?;
+
+    let out = match &args.out {
+        Some(dir) => dir.clone(),
+        None => default_extract_dir(&args.archive),
+    };
+    fs::DirBuilder::new()
+        .recursive(true)
+        .create(&out)
+        .map_err(|err| {
+            CliError::other(format!("could not create {}", out.display())).caused_by(err)
+        })?;
+    let written = opened.extract_to(&out).map_err(|err| {
+        CliError::other(format!("could not extract into {}", out.display())).caused_by(err)
+    })?;
+    let files: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+    let mut human = lines(&[
+        ("Archive", what.clone()),
+        ("Extracted to", out.display().to_string()),
+    ]);
+    for file in &files {
+        human.push_str(&format!("  {file}\n"));
+    }
+    Outcome::new(
+        OpenJson {
+            archive: what,
+            out: out.display().to_string(),
+            files,
+        },
+        human,
+    )
+}
+
+/// `DIR/ord_x.zip` extracts into `DIR/ord_x/`.
+fn default_extract_dir(archive: &Path) -> PathBuf {
+    let stem = archive
+        .file_stem()
+        .map_or_else(|| "archive".into(), ToOwned::to_owned);
+    archive
+        .parent()
+        .map_or_else(|| PathBuf::from(&stem), |parent| parent.join(&stem))
+}
+
+fn code_error(err: credential::Error) -> CliError {
+    let message = if matches!(err, credential::Error::ChecksumMismatch) {
+        "the unlock code's check characters do not match: it is probably a typo; compare it with the order page"
+    } else {
+        "that is not a valid unlock code: it is probably a typo; compare it with the order page"
+    };
+    CliError::new(Failure::WrongCode, message).caused_by(err)
+}
+
+/// The code from a prompt without echo (stdin is a terminal) or one line of stdin.
+fn read_code() -> Result<SecretString, CliError> {
+    if io::stdin().is_terminal() {
+        let code = rpassword::prompt_password("Unlock code: ")
+            .map_err(|err| CliError::other("could not read the unlock code").caused_by(err))?;
+        return Ok(SecretString::from(code));
+    }
+    let mut line = zeroize::Zeroizing::new(String::new());
+    io::stdin()
+        .lock()
+        .take(1024)
+        .read_line(&mut line)
+        .map_err(|err| {
+            CliError::other("could not read the unlock code from stdin").caused_by(err)
+        })?;
+    let code = line.trim();
+    if code.is_empty() {
+        return Err(CliError::new(
+            Failure::Usage,
+            "no unlock code: pass --code CODE, type it at the prompt, or pipe it on stdin",
+        ));
+    }
+    Ok(SecretString::from(code.to_owned()))
+}

@@ -1,0 +1,167 @@
+//! reveal, status, revoke and purge through the binary, including a real expiry.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code, including helpers outside #[test]: a failed expectation is the failure"
+)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Sandbox, str_field};
+
+#[test]
+fn reveal_within_the_window_shows_the_same_code() {
+    let sandbox = Sandbox::new();
+    let order = sandbox.order("example.com", &["--key", "p256"]);
+    let order_id = str_field(&order, "order_id");
+
+    let (first, _) = sandbox.json(["reveal", order_id], 0);
+    assert_eq!(str_field(&first, "order_id"), order_id);
+    assert_eq!(
+        str_field(&first, "unlock_code"),
+        str_field(&order, "unlock_code")
+    );
+    assert_eq!(
+        str_field(&first, "expires_at"),
+        str_field(&order, "expires_at")
+    );
+    assert_eq!(first["reveal_count"], 1);
+    let (second, _) = sandbox.json(["reveal", order_id], 0);
+    assert_eq!(second["reveal_count"], 2);
+
+    let (status, output) = sandbox.json(["status", order_id], 0);
+    assert_eq!(str_field(&status, "state"), "available");
+    assert_eq!(status["reveal_count"], 2);
+    assert_eq!(
+        str_field(&status, "expires_at"),
+        str_field(&order, "expires_at")
+    );
+    let code = str_field(&order, "unlock_code");
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains(code),
+        "status never shows the code"
+    );
+
+    let human = sandbox.run(["status", order_id]);
+    assert!(human.status.success());
+    let text = String::from_utf8(human.stdout).unwrap();
+    assert!(text.contains("available") && !text.contains(code), "{text}");
+}
+
+#[test]
+fn the_expiry_is_rfc3339_and_a_week_away_by_default() {
+    let sandbox = Sandbox::new();
+    let order = sandbox.order("example.com", &["--key", "p256"]);
+    let expires = humantime::parse_rfc3339(str_field(&order, "expires_at")).unwrap();
+    let left = expires
+        .duration_since(std::time::SystemTime::now())
+        .unwrap();
+    assert!(
+        left > Duration::from_secs(7 * 86_400 - 120) && left <= Duration::from_secs(7 * 86_400),
+        "{left:?}"
+    );
+}
+
+/// The one test that waits on the real clock: the binary has no other clock to move.
+#[test]
+fn after_the_window_reveal_exits_3_status_says_expired_and_purge_counts_it() {
+    let sandbox = Sandbox::new();
+    let order = sandbox.order("example.com", &["--key", "p256", "--reveal-window", "2s"]);
+    let order_id = str_field(&order, "order_id");
+    std::thread::sleep(Duration::from_millis(3_000));
+
+    let (error, output) = sandbox.json(["reveal", order_id], 3);
+    assert_eq!(error["error"]["kind"], "expired");
+    assert_eq!(error["error"]["exit_code"], 3);
+    let stderr = common::stderr(&output);
+    assert!(stderr.contains("new CSR"), "{stderr}");
+    assert!(!stderr.contains(str_field(&order, "unlock_code")));
+    // Asking again still says expired (a tombstone remains), not "unknown order".
+    sandbox.json(["reveal", order_id], 3);
+
+    let (status, _) = sandbox.json(["status", order_id], 0);
+    assert_eq!(str_field(&status, "state"), "expired");
+
+    let (purged, _) = sandbox.json(["purge"], 0);
+    assert!(
+        purged["records_destroyed"].as_u64().unwrap() >= 1,
+        "{purged}"
+    );
+    assert!(purged["epoch_keys_destroyed"].is_u64(), "{purged}");
+    // Gone: now it is an unknown order.
+    sandbox.json(["reveal", order_id], 4);
+    sandbox.json(["status", order_id], 4);
+}
+
+#[test]
+fn revoke_destroys_the_code_and_reveal_exits_7() {
+    let sandbox = Sandbox::new();
+    let order = sandbox.order("example.com", &["--key", "p256"]);
+    let order_id = str_field(&order, "order_id");
+    let (revoked, _) = sandbox.json(["revoke", order_id], 0);
+    assert_eq!(str_field(&revoked, "order_id"), order_id);
+    assert_eq!(revoked["revoked"], true);
+    let (error, _) = sandbox.json(["reveal", order_id], 7);
+    assert_eq!(error["error"]["kind"], "revoked");
+    let (status, _) = sandbox.json(["status", order_id], 0);
+    assert_eq!(str_field(&status, "state"), "revoked");
+}
+
+#[test]
+fn unknown_orders_exit_4_for_every_command() {
+    let sandbox = Sandbox::new();
+    for command in ["reveal", "status", "revoke"] {
+        let (error, output) = sandbox.json([command, "ord_0000000000000000000Z"], 4);
+        assert_eq!(error["error"]["kind"], "unknown_order", "{command}");
+        assert!(common::stderr(&output).starts_with("error: "));
+    }
+}
+
+#[test]
+fn purge_on_an_empty_vault_counts_nothing() {
+    let sandbox = Sandbox::new();
+    let (purged, _) = sandbox.json(["purge"], 0);
+    assert_eq!(purged["records_destroyed"], 0);
+    assert_eq!(purged["epoch_keys_destroyed"], 0);
+}
+
+#[test]
+fn the_data_dir_flag_beats_the_environment() {
+    let sandbox = Sandbox::new();
+    let other = sandbox.root.path().join("other");
+    let order = sandbox.order(
+        "example.com",
+        &["--key", "p256", "--data-dir", &other.display().to_string()],
+    );
+    let order_id = str_field(&order, "order_id");
+    // Not in the environment's vault...
+    sandbox.json(["status", order_id], 4);
+    // ...but in the flag's.
+    sandbox.json(
+        [
+            "--data-dir",
+            &other.display().to_string(),
+            "status",
+            order_id,
+        ],
+        0,
+    );
+}
+
+#[test]
+fn a_data_dir_open_to_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let sandbox = Sandbox::new();
+    std::fs::create_dir(sandbox.data_dir()).unwrap();
+    std::fs::set_permissions(sandbox.data_dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (error, _) = sandbox.json(["purge"], 1);
+    assert!(
+        str_field(&error["error"], "message").contains("chmod 700"),
+        "{error}"
+    );
+}
