@@ -113,9 +113,8 @@ impl Spinner {
         if !wanted || json || !io::stderr().is_terminal() {
             return Spinner(None);
         }
-        let bar =
-            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-        bar.set_message(message);
+        // `new_spinner` draws on stderr with the `{spinner} {msg}` style.
+        let bar = indicatif::ProgressBar::new_spinner().with_message(message);
         bar.enable_steady_tick(Duration::from_millis(100));
         Spinner(Some(bar))
     }
