@@ -192,9 +192,7 @@ pub(crate) fn open<R: Read + Seek>(
         };
     let password = Password::new(password);
     let result = open_with_password(&mut reader, &password, limits, memory_kb, header_encrypted);
-    if header_encrypted || result.is_ok() {
-        forget_cached_key();
-    }
+    forget_cached_key();
     result
 }
 
