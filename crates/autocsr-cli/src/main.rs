@@ -15,8 +15,17 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 fn main() -> ExitCode {
-    // clap exits 2 on usage errors and 0 for --help/--version, as documented.
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // clap prints usage errors on stderr and exits 2, and --help/--version on stdout
+            // with 0. With --json, a usage error also gets its JSON object on stdout.
+            if err.use_stderr() && std::env::args_os().any(|arg| arg == "--json") {
+                output::usage_error_json(&err.to_string());
+            }
+            err.exit()
+        }
+    };
     let json = cli.json;
     ExitCode::from(output::finish(commands::run(cli), json))
 }

@@ -71,6 +71,25 @@ fn report_error(err: &CliError, json: bool) -> u8 {
     err.failure().exit_code()
 }
 
+/// The `--json` object for a usage error clap found (clap itself writes the text to stderr).
+pub(crate) fn usage_error_json(rendered: &str) {
+    let message = rendered
+        .lines()
+        .next()
+        .unwrap_or("invalid usage")
+        .trim_start_matches("error: ")
+        .to_owned();
+    let body = serde_json::json!({
+        "error": {
+            "kind": Failure::Usage.kind(),
+            "exit_code": Failure::Usage.exit_code(),
+            "message": message,
+            "causes": [],
+        }
+    });
+    let _ = print_json(&body);
+}
+
 fn eprint_error(err: &CliError) {
     let mut stderr = io::stderr().lock();
     let _ = writeln!(stderr, "error: {}", err.message());

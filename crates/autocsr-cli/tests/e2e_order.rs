@@ -241,6 +241,14 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn usage_errors_with_json_still_print_one_object() {
+    let sandbox = Sandbox::new();
+    let (error, output) = sandbox.json(["order", "--domain", "example.com", "--key", "dsa"], 2);
+    assert_eq!(error["error"]["kind"], "usage");
+    assert!(common::stderr(&output).contains("dsa"));
+}
+
+#[test]
 fn help_and_version_exit_0() {
     let sandbox = Sandbox::new();
     assert!(sandbox.run(["--help"]).status.success());
