@@ -123,6 +123,28 @@ fn unknown_orders_exit_4_for_every_command() {
 }
 
 #[test]
+fn the_audit_log_records_events_without_the_code() {
+    let sandbox = Sandbox::new();
+    let order = sandbox.order("example.com", &["--key", "p256"]);
+    let order_id = str_field(&order, "order_id");
+    sandbox.json(["reveal", order_id], 0);
+    sandbox.json(["revoke", order_id], 0);
+    let log = std::fs::read_to_string(sandbox.data_dir().join("audit.jsonl")).unwrap();
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events.iter().map(|e| str_field(e, "event")).collect();
+    assert_eq!(kinds, ["issued", "revealed", "revoked"], "{log}");
+    for event in &events {
+        assert_eq!(str_field(event, "order_id"), order_id);
+        humantime::parse_rfc3339(str_field(event, "at")).unwrap();
+    }
+    let code = str_field(&order, "unlock_code");
+    assert!(!log.contains(code) && !log.contains(&code.replace('-', "")));
+}
+
+#[test]
 fn purge_on_an_empty_vault_counts_nothing() {
     let sandbox = Sandbox::new();
     let (purged, _) = sandbox.json(["purge"], 0);
