@@ -109,7 +109,10 @@ pub fn small_factor(modulus_be: &[u8]) -> Option<u32> {
         .iter()
         .flat_map(|(product, members)| {
             let rest = mod_u32(&digits, *product);
-            members.iter().copied().filter(move |&p| rest.is_multiple_of(p))
+            members
+                .iter()
+                .copied()
+                .filter(move |&p| rest.is_multiple_of(p))
         })
         .find(|&p| !is_itself(p))
 }
