@@ -74,12 +74,16 @@ fn openssl_csr(
     (fs::read(pem).unwrap(), fs::read(der).unwrap())
 }
 
+/// One openssl-made CSR: name, `genpkey` arguments, `req` signing arguments, the key
+/// summary we must report, and the signature algorithm we must name.
+type OpensslCase<'a> = (&'a str, Vec<&'a str>, Vec<&'a str>, &'a str, &'a str);
+
 #[test]
 fn openssl_made_csrs_are_accepted() {
     let openssl = require_program!("openssl");
     let dir = tempfile::tempdir().unwrap();
     let rsa2048 = ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"];
-    let cases: Vec<(&str, Vec<&str>, Vec<&str>, &str, &str)> = vec![
+    let cases: Vec<OpensslCase<'_>> = vec![
         (
             "rsa2048-sha256",
             rsa2048.to_vec(),
