@@ -77,23 +77,11 @@ fn order_opens_in_7zip_and_key_matches_csr(key: &str, formats: &[&str]) {
             fs::read(csr_file).unwrap(),
             "the CSR in the archive is the .csr file"
         );
-        let from_key = openssl.run_ok([
-            "pkey".as_ref(),
-            "-in".as_ref(),
-            key_path.as_os_str(),
-            "-pubout".as_ref(),
-        ]);
-        let from_csr = openssl.run_ok([
-            "req".as_ref(),
-            "-in".as_ref(),
-            csr_path.as_os_str(),
-            "-pubkey".as_ref(),
-            "-noout".as_ref(),
-        ]);
-        assert!(!from_key.stdout.is_empty());
+        let (from_key, from_csr) =
+            autocsr_interop::openssl_public_keys(&openssl, &key_path, &csr_path);
+        assert!(!from_key.is_empty());
         assert_eq!(
-            String::from_utf8_lossy(&from_key.stdout),
-            String::from_utf8_lossy(&from_csr.stdout),
+            from_key, from_csr,
             "the extracted key belongs to the CSR ({key}, {format})"
         );
         openssl.run_ok([

@@ -151,6 +151,31 @@ pub fn assert_success(name: &str, output: &Output) {
     );
 }
 
+/// The public key of a private key file and of a CSR file, each as `openssl` prints it
+/// (`pkey -pubout` and `req -pubkey`): equal PEM text means the key belongs to the CSR.
+///
+/// # Panics
+/// When either openssl call fails.
+pub fn openssl_public_keys(openssl: &Program, key: &Path, csr: &Path) -> (String, String) {
+    let from_key = openssl.run_ok([
+        "pkey".as_ref(),
+        "-in".as_ref(),
+        key.as_os_str(),
+        "-pubout".as_ref(),
+    ]);
+    let from_csr = openssl.run_ok([
+        "req".as_ref(),
+        "-in".as_ref(),
+        csr.as_os_str(),
+        "-pubkey".as_ref(),
+        "-noout".as_ref(),
+    ]);
+    (
+        String::from_utf8_lossy(&from_key.stdout).into_owned(),
+        String::from_utf8_lossy(&from_csr.stdout).into_owned(),
+    )
+}
+
 fn skip_or_fail(what: &str) -> Option<Program> {
     if interop_required() {
         panic!("{what} not installed, and {REQUIRE_ENV}=1 requires it (run .ci/run to install)");

@@ -166,24 +166,10 @@ fn the_keys_public_half_equals_the_csrs() {
             key.to_pkcs8_pem().unwrap().expose_secret(),
         );
         let csr_path = write(dir.path(), &format!("{algorithm}.csr"), &csr.to_pem());
-        let from_key = openssl.run_ok([
-            "pkey".as_ref(),
-            "-in".as_ref(),
-            key_path.as_os_str(),
-            "-pubout".as_ref(),
-        ]);
-        let from_csr = openssl.run_ok([
-            "req".as_ref(),
-            "-in".as_ref(),
-            csr_path.as_os_str(),
-            "-pubkey".as_ref(),
-            "-noout".as_ref(),
-        ]);
-        assert_eq!(from_key.stdout, from_csr.stdout, "{algorithm}");
-        assert_eq!(
-            String::from_utf8(from_key.stdout).unwrap(),
-            key.public_key_pem().unwrap()
-        );
+        let (from_key, from_csr) =
+            autocsr_interop::openssl_public_keys(&openssl, &key_path, &csr_path);
+        assert_eq!(from_key, from_csr, "{algorithm}");
+        assert_eq!(from_key, key.public_key_pem().unwrap());
     }
 }
 
