@@ -119,29 +119,37 @@ fn malformed(message: impl Into<String>) -> Finding {
     Finding::new(ids::CSR_MALFORMED, message)
 }
 
-/// The whole CSR check. Never panics; every error becomes a finding.
-pub(crate) fn check_csr(policy: &Policy, input: &[u8]) -> Report {
-    let mut findings = Vec::new();
+/// The intake every check shares: refuse oversized input before parsing, then turn PEM
+/// (with one of `labels`) or DER into DER. On refusal, the findings say why; `what`
+/// names what was not decoded ("CSR", "key").
+fn bounded_der(input: &[u8], labels: &[&str], what: &str) -> Result<Vec<u8>, Vec<Finding>> {
     if input.len() > intake::MAX_INPUT_LEN {
-        findings.push(
+        let findings = vec![
             Finding::new(
                 ids::CSR_TOO_LARGE,
                 "input larger than 64 KiB, refused before parsing",
             )
             .with_value(input.len().to_string()),
-        );
-        findings.push(malformed(
-            "no CSR was decoded (input refused before parsing)",
-        ));
-        return Report::new(findings, None);
+            malformed(format!(
+                "no {what} was decoded (input refused before parsing)"
+            )),
+        ];
+        return Err(findings);
     }
-    let der = match intake::to_der(input, &["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"]) {
+    intake::to_der(input, labels).map_err(|error| vec![malformed(error.message())])
+}
+
+/// The whole CSR check. Never panics; every error becomes a finding.
+pub(crate) fn check_csr(policy: &Policy, input: &[u8]) -> Report {
+    let der = match bounded_der(
+        input,
+        &["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"],
+        "CSR",
+    ) {
         Ok(der) => der,
-        Err(error) => {
-            findings.push(malformed(error.message()));
-            return Report::new(findings, None);
-        }
+        Err(findings) => return Report::new(findings, None),
     };
+    let mut findings = Vec::new();
     let Some(tbs) = raw_first_element(&der) else {
         findings.push(malformed(
             "not a DER SEQUENCE holding a CertificationRequestInfo",
@@ -211,27 +219,11 @@ pub(crate) fn check_csr(policy: &Policy, input: &[u8]) -> Report {
 
 /// A bare SubjectPublicKeyInfo (DER or PEM `PUBLIC KEY`) through the key rules only.
 pub(crate) fn check_public_key(policy: &Policy, input: &[u8]) -> Report {
-    let mut findings = Vec::new();
-    if input.len() > intake::MAX_INPUT_LEN {
-        findings.push(
-            Finding::new(
-                ids::CSR_TOO_LARGE,
-                "input larger than 64 KiB, refused before parsing",
-            )
-            .with_value(input.len().to_string()),
-        );
-        findings.push(malformed(
-            "no key was decoded (input refused before parsing)",
-        ));
-        return Report::new(findings, None);
-    }
-    let der = match intake::to_der(input, &["PUBLIC KEY"]) {
+    let der = match bounded_der(input, &["PUBLIC KEY"], "key") {
         Ok(der) => der,
-        Err(error) => {
-            findings.push(malformed(error.message()));
-            return Report::new(findings, None);
-        }
+        Err(findings) => return Report::new(findings, None),
     };
+    let mut findings = Vec::new();
     match SubjectPublicKeyInfoOwned::from_der(&der) {
         Ok(spki) => {
             let _ = check_key(policy, &spki, &mut findings);
