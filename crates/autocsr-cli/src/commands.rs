@@ -14,6 +14,7 @@ use autocsr::policy::{self, Severity};
 use autocsr::{OrderId, OrderRequest};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Serialize;
+use zeroize::Zeroizing;
 
 use crate::audit::{AUDIT_FILE, JsonLinesAudit};
 use crate::cli::{CheckCsrArgs, Cli, Command, OpenArgs, OrderArgs};
@@ -52,15 +53,17 @@ fn open_vault(chosen: Option<PathBuf>) -> Result<DefaultAutoCsr, CliError> {
     Ok(pipeline)
 }
 
+/// Borrows the unlock code, so serde_json writes it without a copy. The fields are in
+/// alphabetical order because that is the order the keys have always been printed in.
 #[derive(Serialize)]
 struct OrderJson<'a> {
-    order_id: &'a str,
-    archive: String,
-    csr: String,
-    unlock_code: &'a str,
-    expires_at: String,
-    key: &'a str,
+    archive: &'a str,
+    csr: &'a str,
+    expires_at: &'a str,
     format: &'a str,
+    key: &'a str,
+    order_id: &'a str,
+    unlock_code: &'a str,
 }
 
 fn order(pipeline: &DefaultAutoCsr, args: &OrderArgs, json: bool) -> Result<Outcome, CliError> {
@@ -113,36 +116,46 @@ fn order(pipeline: &DefaultAutoCsr, args: &OrderArgs, json: bool) -> Result<Outc
     let archive_path = archive_file.keep();
     let csr_path = csr_file.keep();
 
-    let code = order.unlock_code().reveal();
+    let archive = archive_path.display().to_string();
+    let csr = csr_path.display().to_string();
     let expires_at = rfc3339(order.expires_at());
     let key = order.key().as_str();
     let format = args.format.format().extension();
-    let mut human = lines(&[
-        ("Order", order_id.to_string()),
-        ("Archive", archive_path.display().to_string()),
-        ("CSR", csr_path.display().to_string()),
-        ("Unlock code", code.expose_secret().to_owned()),
-        ("Expires", expires_at.clone()),
-        ("Key", key.to_owned()),
-        ("Format", format.to_owned()),
-    ]);
-    for warning in order.warnings() {
-        human.push_str(&format!(
-            "{}: {} ({})\n",
-            warning.severity.as_str(),
-            warning.message,
-            warning.id
-        ));
-    }
-    Outcome::new(
-        OrderJson {
-            order_id: order_id.as_str(),
-            archive: archive_path.display().to_string(),
-            csr: csr_path.display().to_string(),
-            unlock_code: code.expose_secret(),
-            expires_at,
-            key,
+    let warnings: String = order
+        .warnings()
+        .iter()
+        .map(|warning| {
+            format!(
+                "{}: {} ({})\n",
+                warning.severity.as_str(),
+                warning.message,
+                warning.id
+            )
+        })
+        .collect();
+    // From here until it is printed, the code lives only in zeroizing buffers.
+    let code = order.unlock_code().reveal();
+    let human = lines(
+        &[
+            ("Order", order_id.as_str()),
+            ("Archive", &archive),
+            ("CSR", &csr),
+            ("Unlock code", code.expose_secret()),
+            ("Expires", &expires_at),
+            ("Key", key),
+            ("Format", format),
+        ],
+        &warnings,
+    );
+    Outcome::carrying_secret(
+        &OrderJson {
+            archive: &archive,
+            csr: &csr,
+            expires_at: &expires_at,
             format,
+            key,
+            order_id: order_id.as_str(),
+            unlock_code: code.expose_secret(),
         },
         human,
     )
@@ -185,12 +198,14 @@ fn vault_error(err: credential::Error, order_id: &str) -> CliError {
     }
 }
 
+/// Borrows the unlock code, so serde_json writes it without a copy. The fields are in
+/// alphabetical order because that is the order the keys have always been printed in.
 #[derive(Serialize)]
 struct RevealJson<'a> {
+    expires_at: &'a str,
     order_id: &'a str,
-    unlock_code: &'a str,
-    expires_at: String,
     reveal_count: u64,
+    unlock_code: &'a str,
 }
 
 fn reveal(pipeline: &DefaultAutoCsr, order_id: &str) -> Result<Outcome, CliError> {
@@ -198,26 +213,29 @@ fn reveal(pipeline: &DefaultAutoCsr, order_id: &str) -> Result<Outcome, CliError
         .vault()
         .reveal(order_id)
         .map_err(|err| vault_error(err, order_id))?;
-    let code = revealed.code.reveal();
     let expires_at = rfc3339(revealed.expires_at);
-    let human = lines(&[
-        ("Order", order_id.to_owned()),
-        ("Unlock code", code.expose_secret().to_owned()),
-        (
-            "Expires",
-            format!(
-                "{expires_at} (in {})",
-                remaining(revealed.expires_at, SystemTime::now())
-            ),
-        ),
-        ("Reveals", revealed.reveal_count.to_string()),
-    ]);
-    Outcome::new(
-        RevealJson {
+    let expires = format!(
+        "{expires_at} (in {})",
+        remaining(revealed.expires_at, SystemTime::now())
+    );
+    let reveals = revealed.reveal_count.to_string();
+    // From here until it is printed, the code lives only in zeroizing buffers.
+    let code = revealed.code.reveal();
+    let human = lines(
+        &[
+            ("Order", order_id),
+            ("Unlock code", code.expose_secret()),
+            ("Expires", &expires),
+            ("Reveals", &reveals),
+        ],
+        "",
+    );
+    Outcome::carrying_secret(
+        &RevealJson {
+            expires_at: &expires_at,
             order_id,
-            unlock_code: code.expose_secret(),
-            expires_at,
             reveal_count: revealed.reveal_count,
+            unlock_code: code.expose_secret(),
         },
         human,
     )
@@ -243,12 +261,15 @@ fn status(pipeline: &DefaultAutoCsr, order_id: &str) -> Result<Outcome, CliError
         _ => "unknown",
     };
     let expires_at = rfc3339(status.expires_at);
-    let human = lines(&[
-        ("Order", order_id.to_owned()),
-        ("State", state.to_owned()),
-        ("Expires", expires_at.clone()),
-        ("Reveals", status.reveal_count.to_string()),
-    ]);
+    let human = lines(
+        &[
+            ("Order", order_id),
+            ("State", state),
+            ("Expires", &expires_at),
+            ("Reveals", &status.reveal_count.to_string()),
+        ],
+        "",
+    );
     Outcome::new(
         StatusJson {
             order_id,
@@ -276,7 +297,9 @@ fn revoke(pipeline: &DefaultAutoCsr, order_id: &str) -> Result<Outcome, CliError
             order_id,
             revoked: true,
         },
-        format!("Order {order_id} revoked: its unlock code is destroyed.\n"),
+        Zeroizing::new(format!(
+            "Order {order_id} revoked: its unlock code is destroyed.\n"
+        )),
     )
 }
 
@@ -298,10 +321,13 @@ fn purge(pipeline: &DefaultAutoCsr) -> Result<Outcome, CliError> {
             records_destroyed: records,
             epoch_keys_destroyed: keys,
         },
-        lines(&[
-            ("Records destroyed", records.to_string()),
-            ("Epoch keys destroyed", keys.to_string()),
-        ]),
+        lines(
+            &[
+                ("Records destroyed", &records.to_string()),
+                ("Epoch keys destroyed", &keys.to_string()),
+            ],
+            "",
+        ),
     )
 }
 
@@ -346,29 +372,31 @@ fn check_csr(args: &CheckCsrArgs) -> Result<Outcome, CliError> {
         .collect();
 
     let accepted = report.accepted();
-    let mut human = lines(&[
-        (
-            "Verdict",
-            if accepted { "accepted" } else { "refused" }.to_owned(),
-        ),
-        (
-            "Names",
-            if names.is_empty() {
-                "-".to_owned()
-            } else {
-                names.join(", ")
-            },
-        ),
-        ("Key", key.clone().unwrap_or_else(|| "-".to_owned())),
-    ]);
-    for finding in report.findings() {
-        human.push_str(&format!(
-            "{}: {} ({})\n",
-            finding.severity.as_str(),
-            finding.message,
-            finding.id
-        ));
-    }
+    let names_line = if names.is_empty() {
+        "-".to_owned()
+    } else {
+        names.join(", ")
+    };
+    let listed: String = report
+        .findings()
+        .iter()
+        .map(|finding| {
+            format!(
+                "{}: {} ({})\n",
+                finding.severity.as_str(),
+                finding.message,
+                finding.id
+            )
+        })
+        .collect();
+    let human = lines(
+        &[
+            ("Verdict", if accepted { "accepted" } else { "refused" }),
+            ("Names", &names_line),
+            ("Key", key.as_deref().unwrap_or("-")),
+        ],
+        &listed,
+    );
     let errors = report
         .findings()
         .iter()
@@ -462,13 +490,14 @@ fn open(args: &OpenArgs) -> Result<Outcome, CliError> {
         CliError::other(format!("could not extract into {}", out.display())).caused_by(err)
     })?;
     let files: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
-    let mut human = lines(&[
-        ("Archive", what.clone()),
-        ("Extracted to", out.display().to_string()),
-    ]);
-    for file in &files {
-        human.push_str(&format!("  {file}\n"));
-    }
+    let listed: String = files.iter().map(|file| format!("  {file}\n")).collect();
+    let human = lines(
+        &[
+            ("Archive", &what),
+            ("Extracted to", &out.display().to_string()),
+        ],
+        &listed,
+    );
     Outcome::new(
         OpenJson {
             archive: what,
@@ -505,7 +534,7 @@ fn read_code() -> Result<SecretString, CliError> {
             .map_err(|err| CliError::other("could not read the unlock code").caused_by(err))?;
         return Ok(SecretString::from(code));
     }
-    let mut line = zeroize::Zeroizing::new(String::new());
+    let mut line = Zeroizing::new(String::new());
     io::stdin()
         .lock()
         .take(1024)
@@ -521,4 +550,45 @@ fn read_code() -> Result<SecretString, CliError> {
         ));
     }
     Ok(SecretString::from(code.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::to_json;
+
+    const CODE: &str = "QQF3A-Y53W6-F3X5Y-QXCE8-A8M1G-G7Y";
+
+    /// The borrowed structs must print exactly what the former `serde_json::Value` route
+    /// printed (keys sorted), and what serde_json makes of them on its own.
+    fn assert_prints_like_before(json: &impl Serialize) {
+        let printed = to_json(json).unwrap();
+        let before = serde_json::to_string_pretty(&serde_json::to_value(json).unwrap()).unwrap();
+        assert_eq!(std::str::from_utf8(&printed).unwrap(), before);
+        assert_eq!(*printed, serde_json::to_vec_pretty(json).unwrap());
+        assert!(before.contains(CODE));
+    }
+
+    #[test]
+    fn order_json_prints_like_before() {
+        assert_prints_like_before(&OrderJson {
+            archive: "out/ord_1.zip",
+            csr: "out/ord_1.csr",
+            expires_at: "2026-12-02T17:36:54Z",
+            format: "zip",
+            key: "p256",
+            order_id: "ord_1",
+            unlock_code: CODE,
+        });
+    }
+
+    #[test]
+    fn reveal_json_prints_like_before() {
+        assert_prints_like_before(&RevealJson {
+            expires_at: "2026-12-02T17:36:54Z",
+            order_id: "ord_1",
+            reveal_count: 2,
+            unlock_code: CODE,
+        });
+    }
 }

@@ -1,32 +1,90 @@
 //! Everything the CLI prints. With `--json`, stdout carries exactly one JSON object; without
 //! it, a few aligned lines. Progress and errors go to stderr.
 
+use std::fmt;
 use std::io::{self, IsTerminal as _, Write as _};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
+use zeroize::Zeroizing;
 
 use crate::failure::{CliError, Failure};
 
 /// What a successful command hands back for printing.
+///
+/// Both texts are zeroizing: for `order` and `reveal` they carry the unlock code, which must
+/// not stay behind in freed memory once it is printed.
 pub(crate) struct Outcome {
-    pub(crate) json: serde_json::Value,
-    pub(crate) human: String,
+    json: Zeroizing<Vec<u8>>,
+    human: Zeroizing<String>,
     /// Set when the command ran but the answer is a refusal (check-csr with an error
     /// finding): the report is printed, then this error sets the exit code.
     pub(crate) refusal: Option<CliError>,
 }
 
 impl Outcome {
-    pub(crate) fn new(json: impl Serialize, human: String) -> Result<Outcome, CliError> {
-        let json = serde_json::to_value(json)
-            .map_err(|err| CliError::other("could not encode the JSON output").caused_by(err))?;
+    /// For output without a secret. The JSON goes through `serde_json::Value`, which orders
+    /// the keys alphabetically.
+    pub(crate) fn new(json: impl Serialize, human: Zeroizing<String>) -> Result<Outcome, CliError> {
+        let value = serde_json::to_value(json).map_err(encode_error)?;
         Ok(Outcome {
-            json,
+            json: to_json(&value)?,
             human,
             refusal: None,
         })
     }
+
+    /// For output that carries the unlock code. `json` is serialized straight from fields that
+    /// borrow the code (a `Value` would copy it into a `String` of its own), so it must declare
+    /// its fields in alphabetical order to print like [`Outcome::new`]; build `human` with
+    /// [`lines`], which never reallocates.
+    pub(crate) fn carrying_secret(
+        json: &impl Serialize,
+        human: Zeroizing<String>,
+    ) -> Result<Outcome, CliError> {
+        Ok(Outcome {
+            json: to_json(json)?,
+            human,
+            refusal: None,
+        })
+    }
+}
+
+// By hand, so no future derive prints the unlock code.
+impl fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outcome")
+            .field("refusal", &self.refusal)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `value` as pretty JSON in a buffer of exactly its size: a first pass only counts the
+/// bytes, so the buffer never grows and leaves no copy of a secret in freed memory.
+pub(crate) fn to_json(value: &impl Serialize) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    let mut counter = ByteCounter(0);
+    serde_json::to_writer_pretty(&mut counter, value).map_err(encode_error)?;
+    let mut bytes = Zeroizing::new(Vec::with_capacity(counter.0));
+    serde_json::to_writer_pretty(&mut *bytes, value).map_err(encode_error)?;
+    Ok(bytes)
+}
+
+/// A writer that only counts what is written to it.
+struct ByteCounter(usize);
+
+impl io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 = self.0.saturating_add(buf.len());
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn encode_error(err: serde_json::Error) -> CliError {
+    CliError::other("could not encode the JSON output").caused_by(err)
 }
 
 /// Prints `outcome` and returns the process exit code.
@@ -34,9 +92,9 @@ pub(crate) fn finish(result: Result<Outcome, CliError>, json: bool) -> u8 {
     match result {
         Ok(outcome) => {
             let printed = if json {
-                print_json(&outcome.json)
+                print_stdout(&outcome.json)
             } else {
-                print_stdout(&outcome.human)
+                print_stdout(outcome.human.as_bytes())
             };
             if let Err(err) = printed {
                 // stdout is gone (a closed pipe): nothing more to say on it.
@@ -99,16 +157,23 @@ fn eprint_error(err: &CliError) {
 }
 
 fn print_json(value: &serde_json::Value) -> Result<(), CliError> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|err| CliError::other("could not encode the JSON output").caused_by(err))?;
-    print_stdout(&text)
+    print_stdout(&to_json(value)?)
 }
 
-fn print_stdout(text: &str) -> Result<(), CliError> {
-    let mut stdout = io::stdout().lock();
-    writeln!(stdout, "{}", text.trim_end_matches('\n'))
-        .and_then(|()| stdout.flush())
+fn print_stdout(text: &[u8]) -> Result<(), CliError> {
+    write_line(&mut io::stdout().lock(), text)
         .map_err(|err| CliError::new(Failure::Other, "could not write to stdout").caused_by(err))
+}
+
+/// Writes `text` and one newline, whatever trailing newlines `text` had.
+fn write_line(out: &mut impl io::Write, text: &[u8]) -> io::Result<()> {
+    let mut text = text;
+    while let [rest @ .., b'\n'] = text {
+        text = rest;
+    }
+    out.write_all(text)?;
+    out.write_all(b"\n")?;
+    out.flush()
 }
 
 /// RFC 3339 in UTC, whole seconds (`2026-11-25T15:00:00Z`).
@@ -147,12 +212,27 @@ impl Drop for Spinner {
     }
 }
 
-/// Left-aligned `label: value` lines.
-pub(crate) fn lines(rows: &[(&str, String)]) -> String {
+/// Left-aligned `label: value` lines, then `tail` as it is.
+///
+/// The buffer is sized exactly before anything is written: a value may be the unlock code,
+/// and a `String` that grew would leave copies of it in freed memory.
+pub(crate) fn lines(rows: &[(&str, &str)], tail: &str) -> Zeroizing<String> {
     let width = rows.iter().map(|(label, _)| label.len()).max().unwrap_or(0) + 1;
-    rows.iter()
-        .map(|(label, value)| format!("{:<width$} {value}\n", format!("{label}:")))
-        .collect()
+    let size = rows
+        .iter()
+        .map(|(_, value)| width + 1 + value.len() + 1)
+        .sum::<usize>()
+        + tail.len();
+    let mut text = Zeroizing::new(String::with_capacity(size));
+    for (label, value) in rows {
+        text.push_str(label);
+        text.push(':');
+        text.extend(std::iter::repeat_n(' ', width - label.len()));
+        text.push_str(value);
+        text.push('\n');
+    }
+    text.push_str(tail);
+    text
 }
 
 #[cfg(test)]
@@ -167,8 +247,57 @@ mod tests {
 
     #[test]
     fn lines_are_aligned() {
-        let text = lines(&[("Order", "a".to_owned()), ("Unlock code", "b".to_owned())]);
-        assert_eq!(text, "Order:       a\nUnlock code: b\n");
+        let text = lines(&[("Order", "a"), ("Unlock code", "b")], "warning: c (d)\n");
+        assert_eq!(*text, "Order:       a\nUnlock code: b\nwarning: c (d)\n");
+    }
+
+    #[test]
+    fn lines_fill_their_buffer_exactly() {
+        // A wrong size estimate would make the buffer grow (and copy the code) or leave slack.
+        let text = lines(
+            &[
+                ("Order", "ord_1"),
+                ("Unlock code", "ABCDE-FGHJK"),
+                ("Reveals", "1"),
+            ],
+            "warning: something (an.id)\n",
+        );
+        assert_eq!(text.capacity(), text.len());
+        assert_eq!(lines(&[], "").capacity(), 0);
+    }
+
+    #[test]
+    fn json_fills_its_buffer_exactly() {
+        let value = serde_json::json!({"unlock_code": "ABCDE-FGHJK", "n": 1, "list": ["a\"b"]});
+        let bytes = to_json(&value).unwrap();
+        assert_eq!(bytes.capacity(), bytes.len());
+        assert_eq!(*bytes, serde_json::to_vec_pretty(&value).unwrap());
+    }
+
+    #[test]
+    fn debug_never_shows_the_texts() {
+        let code = "QQF3A-Y53W6-F3X5Y-QXCE8-A8M1G-G7Y";
+        let outcome = Outcome::carrying_secret(
+            &serde_json::json!({ "unlock_code": code }),
+            lines(&[("Unlock code", code)], ""),
+        )
+        .unwrap();
+        let debug = format!("{outcome:?}");
+        assert!(!debug.contains(code), "{debug}");
+        assert_eq!(debug, "Outcome { refusal: None, .. }");
+    }
+
+    #[test]
+    fn printing_ends_with_exactly_one_newline() {
+        for (text, printed) in [
+            (&b"a\nb\n\n"[..], &b"a\nb\n"[..]),
+            (b"a\nb", b"a\nb\n"),
+            (b"", b"\n"),
+        ] {
+            let mut out = Vec::new();
+            write_line(&mut out, text).unwrap();
+            assert_eq!(out, printed);
+        }
     }
 
     #[test]
