@@ -162,6 +162,9 @@ pub enum Error {
     /// [`crate::verify`]: the archive opened, but its entries differ from the expected ones.
     #[error("archive contents differ from the expected entries")]
     VerifyMismatch,
+    /// The operating system's random number generator failed (sealing needs fresh IVs).
+    #[error("the operating system's random number generator failed")]
+    Randomness,
     /// Reading or writing failed.
     #[error("I/O error")]
     Io(#[from] std::io::Error),

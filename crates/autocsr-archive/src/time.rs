@@ -1,4 +1,5 @@
-//! Calendar arithmetic for zip's DOS timestamps (no time crate needed).
+//! Time stamps in the archive formats' own units: zip's DOS date and time, 7z's Windows
+//! FILETIME (no time crate needed).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -6,6 +7,20 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub(crate) fn unix_seconds(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+/// 100-nanosecond intervals between 1601-01-01 (the Windows FILETIME epoch) and 1970-01-01.
+const FILETIME_UNIX_EPOCH: u64 = 116_444_736_000_000_000;
+
+/// The Windows FILETIME 7z stores: 100 ns intervals since 1601-01-01 UTC, saturating at
+/// both ends of its range.
+pub(crate) fn windows_filetime(time: SystemTime) -> u64 {
+    let ticks =
+        |elapsed: std::time::Duration| u64::try_from(elapsed.as_nanos() / 100).unwrap_or(u64::MAX);
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => FILETIME_UNIX_EPOCH.saturating_add(ticks(after)),
+        Err(before) => FILETIME_UNIX_EPOCH.saturating_sub(ticks(before.duration())),
+    }
 }
 
 /// UTC civil date and time: (year, month, day, hour, minute, second).
@@ -45,5 +60,23 @@ mod tests {
         assert_eq!(civil_utc(951_827_696), (2000, 2, 29, 12, 34, 56));
         // 2026-11-25 00:00:00 UTC
         assert_eq!(civil_utc(1_795_564_800), (2026, 11, 25, 0, 0, 0));
+    }
+
+    #[test]
+    fn filetimes_agree_with_sevenz_rust2() {
+        use std::time::Duration;
+        let times = [
+            UNIX_EPOCH,
+            UNIX_EPOCH + Duration::new(1_795_564_800, 123_456_789),
+            UNIX_EPOCH - Duration::from_secs(86_400 * 365 * 300),
+        ];
+        for time in times {
+            let theirs = sevenz_rust2::NtTime::try_from(time).unwrap();
+            assert_eq!(windows_filetime(time), u64::from(theirs), "{time:?}");
+        }
+        assert_eq!(
+            windows_filetime(UNIX_EPOCH - Duration::from_secs(u64::MAX / 4)),
+            0
+        );
     }
 }

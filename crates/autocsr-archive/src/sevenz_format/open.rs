@@ -1,118 +1,35 @@
-//! 7z with AES-256 (2^19 SHA-256 rounds) and encrypted headers: sealing and opening with
-//! `sevenz-rust2`, under [`Limits`].
+//! Opening 7z archives (ours, 7-Zip's, anyone's) with `sevenz-rust2`, under [`Limits`].
 
 use std::collections::HashMap;
 use std::io::{Cursor, Read, Seek, SeekFrom};
-use std::time::SystemTime;
+use std::sync::OnceLock;
+use std::time::UNIX_EPOCH;
 
-use sevenz_rust2::encoder_options::{AesEncoderOptions, Lzma2Options};
-use sevenz_rust2::{
-    Archive, ArchiveEntry, ArchiveWriter, BlockDecoder, EncoderMethod, NtTime, Password,
-    SourceReader,
-};
+use sevenz_rust2::{Archive, ArchiveEntry, BlockDecoder, EncoderMethod, Password};
 use zeroize::Zeroizing;
 
+use super::number::read_number;
+use super::{
+    FILE_ATTRIBUTE_REPARSE_POINT, FILE_ATTRIBUTE_UNIX_EXTENSION, K_ENCODED_HEADER, S_IFDIR, S_IFMT,
+    S_IFREG, SIGNATURE_HEADER_SIZE,
+};
 use crate::entry::{Entry, check_unique, validate_name};
 use crate::error::{Error, LimitKind};
 use crate::options::Limits;
 use crate::read_util::{ratio_exceeded, read_exactly_declared};
 
-/// Windows attribute bits 7-Zip uses to carry a Unix mode in the high 16 bits.
-const FILE_ATTRIBUTE_ARCHIVE: u32 = 0x20;
-const FILE_ATTRIBUTE_REPARSE_POINT: u32 = 0x400;
-const FILE_ATTRIBUTE_UNIX_EXTENSION: u32 = 0x8000;
-const S_IFMT: u32 = 0o170_000;
-const S_IFREG: u32 = 0o100_000;
-const S_IFDIR: u32 = 0o040_000;
-
-const SIGNATURE_HEADER_SIZE: u64 = 32;
-const K_ENCODED_HEADER: u8 = 0x17;
-
-/// Smallest LZMA dictionary (4 KiB).
-const MIN_DICTIONARY: u32 = 4096;
-
-/// LZMA2 dictionary sized to the payload: the next power of two at or above it, between
-/// 4 KiB and 64 MiB. A dictionary larger than the data buys nothing and costs allocation
-/// and page-fault time (8 MiB, the default, cost ~23 ms of system time for 3 KB).
-fn dictionary_size(payload: usize) -> u32 {
-    let wanted = u32::try_from(payload)
-        .unwrap_or(u32::MAX)
-        .max(MIN_DICTIONARY);
-    wanted
-        .checked_next_power_of_two()
-        .unwrap_or(1 << 26)
-        .min(1 << 26)
-}
-
-fn nt_time(time: SystemTime) -> NtTime {
-    NtTime::try_from(time).unwrap_or_default()
-}
-
-pub(crate) fn seal(
-    entries: &[Entry],
-    password: &str,
-    modified: SystemTime,
-    kdf_power: u8,
-) -> Result<Vec<u8>, Error> {
-    let payload: usize = entries.iter().map(|entry| entry.data().len()).sum();
-    let mut writer = ArchiveWriter::new(Cursor::new(Vec::new())).map_err(map_error_sealing)?;
-
-    // sevenz-rust2 encodes the password as UTF-16LE, as 7-Zip does.
-    let mut aes = AesEncoderOptions::new(Password::new(password));
-    // Both 7z crates default to 2^8 rounds; 7-Zip uses 2^19.
-    aes.num_cycles_power = kdf_power;
-    let mut lzma2 = Lzma2Options::from_level(6);
-    lzma2.set_dictionary_size(dictionary_size(payload));
-    // Data flows through LZMA2 first, then AES (the first method is outermost).
-    writer.set_content_methods(vec![aes.into(), lzma2.into()]);
-    // File names, sizes and times go into the encrypted header.
-    writer.set_encrypt_header(true);
-
-    let modified = nt_time(modified);
-    let mut archive_entries = Vec::with_capacity(entries.len());
-    let mut readers = Vec::with_capacity(entries.len());
-    for entry in entries {
-        let mut archive_entry = ArchiveEntry::new_file(entry.name());
-        // 7-Zip marks empty files as "empty stream" rather than a zero-length stream.
-        archive_entry.has_stream = !entry.data().is_empty();
-        archive_entry.has_last_modified_date = true;
-        archive_entry.last_modified_date = modified;
-        archive_entry.has_windows_attributes = true;
-        archive_entry.windows_attributes = match entry.unix_mode() {
-            Some(mode) => {
-                FILE_ATTRIBUTE_ARCHIVE | FILE_ATTRIBUTE_UNIX_EXTENSION | ((S_IFREG | mode) << 16)
-            }
-            None => FILE_ATTRIBUTE_ARCHIVE,
-        };
-        archive_entries.push(archive_entry);
-        readers.push(SourceReader::new(entry.data()));
-    }
-    // One solid block: all entries share one AES-CBC stream (one IV) and one dictionary.
-    writer
-        .push_archive_entries(archive_entries, readers)
-        .map_err(map_error_sealing)?;
-    let cursor = writer.finish()?;
-    forget_cached_key();
-    Ok(cursor.into_inner())
-}
-
 /// sevenz-rust2 keeps the last derived AES key (and a SHA-256 of salt and password) in a
-/// process-wide cache. Deriving a throw-away key with one round overwrites that cache
-/// in place, so the archive key does not outlive the call.
+/// process-wide cache. Opening a tiny archive of our own, sealed with one key-derivation
+/// round under a throw-away password, replaces that entry, so the key of the archive just
+/// opened does not outlive the call.
 fn forget_cached_key() {
-    let Ok(mut writer) = ArchiveWriter::new(Cursor::new(Vec::new())) else {
-        return;
-    };
-    let mut aes = AesEncoderOptions::new(Password::from_raw(b"\0"));
-    aes.num_cycles_power = 0;
-    writer.set_content_methods(vec![aes.into()]);
-    let _ = writer.push_archive_entry(ArchiveEntry::new_file("x"), Some(&b"x"[..]));
-}
-
-fn map_error_sealing(error: sevenz_rust2::Error) -> Error {
-    match error {
-        sevenz_rust2::Error::Io(io, _) => Error::Io(io),
-        _ => Error::Corrupt,
+    static DECOY: OnceLock<Option<Vec<u8>>> = OnceLock::new();
+    let decoy = DECOY.get_or_init(|| {
+        let entry = Entry::new("decoy", Vec::new()).ok()?;
+        super::seal(&[entry], "decoy", UNIX_EPOCH, 0).ok()
+    });
+    if let Some(decoy) = decoy {
+        let _ = Archive::read(&mut Cursor::new(decoy), &Password::new("decoy"));
     }
 }
 
@@ -343,25 +260,6 @@ fn content_error(error: Error, header_encrypted: bool) -> Error {
     }
 }
 
-/// Reads a 7z NUMBER (the format's variable-length integer).
-fn read_number(bytes: &mut &[u8]) -> Option<u64> {
-    let (&first, rest) = bytes.split_first()?;
-    *bytes = rest;
-    let mut mask = 0x80u8;
-    let mut value: u64 = 0;
-    for index in 0..8u32 {
-        if first & mask == 0 {
-            let high = u64::from(first & mask.wrapping_sub(1));
-            return Some(value | high.checked_shl(8 * index).unwrap_or(0));
-        }
-        let (&next, rest) = bytes.split_first()?;
-        *bytes = rest;
-        value |= u64::from(next) << (8 * index);
-        mask >>= 1;
-    }
-    Some(value)
-}
-
 /// Before sevenz-rust2 allocates anything for the header, checks its size against a
 /// budget derived from the entry limit: the plain "next header" size, or for an encoded
 /// (compressed, encrypted) header the unpack sizes its unencrypted stream info declares.
@@ -527,30 +425,4 @@ fn find_unpack_sizes(header: &[u8]) -> Option<(usize, u64, u8)> {
         return None;
     }
     Some((total - rest.len() + 1, sizes.min(4096), kdf_power))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dictionary_is_sized_to_the_payload() {
-        assert_eq!(dictionary_size(0), 4096);
-        assert_eq!(dictionary_size(3000), 4096);
-        assert_eq!(dictionary_size(5000), 8192);
-        assert_eq!(dictionary_size(1 << 20), 1 << 20);
-        assert_eq!(dictionary_size(usize::MAX), 1 << 26);
-    }
-
-    #[test]
-    fn numbers_decode() {
-        let mut one: &[u8] = &[0x05];
-        assert_eq!(read_number(&mut one), Some(5));
-        let mut two: &[u8] = &[0x81, 0x02];
-        assert_eq!(read_number(&mut two), Some(0x102));
-        let mut nine: &[u8] = &[0xFF, 1, 0, 0, 0, 0, 0, 0, 0];
-        assert_eq!(read_number(&mut nine), Some(1));
-        let mut short: &[u8] = &[0x81];
-        assert_eq!(read_number(&mut short), None);
-    }
 }
