@@ -23,6 +23,10 @@ pub(super) const BLOCK: usize = 16;
 /// which is what makes 7-Zip's derivation fast too.
 const ROUNDS_PER_BATCH: usize = 64;
 
+/// Bounds the batch buffer for very long passwords (fewer rounds per batch: still correct,
+/// only no longer block-aligned).
+const MAX_BATCH_BYTES: usize = 64 * 1024;
+
 /// A derived AES-256 key, wiped on drop.
 pub(super) struct ArchiveKey {
     key: Zeroizing<[u8; 32]>,
@@ -60,7 +64,8 @@ impl ArchiveKey {
 fn derive_key(password: &[u8], power: u8) -> Zeroizing<[u8; 32]> {
     let round_len = password.len() + 8;
     let rounds: u64 = 1 << power;
-    let mut batch = Zeroizing::new(vec![0u8; round_len * ROUNDS_PER_BATCH]);
+    let rounds_per_batch = (MAX_BATCH_BYTES / round_len).clamp(1, ROUNDS_PER_BATCH);
+    let mut batch = Zeroizing::new(vec![0u8; round_len * rounds_per_batch]);
     for round in batch.chunks_exact_mut(round_len) {
         if let Some(password_part) = round.get_mut(..password.len()) {
             password_part.copy_from_slice(password);
@@ -70,8 +75,8 @@ fn derive_key(password: &[u8], power: u8) -> Zeroizing<[u8; 32]> {
     let mut counter: u64 = 0;
     while counter < rounds {
         let in_batch = usize::try_from(rounds - counter)
-            .unwrap_or(ROUNDS_PER_BATCH)
-            .min(ROUNDS_PER_BATCH);
+            .unwrap_or(rounds_per_batch)
+            .min(rounds_per_batch);
         for (round, slot) in batch
             .chunks_exact_mut(round_len)
             .take(in_batch)
@@ -108,7 +113,10 @@ mod tests {
     fn batched_derivation_equals_the_reference() {
         // Lengths around SHA-256's 64-byte block and odd ones; powers below, at and above
         // one batch (2^6 rounds).
-        for length in [0usize, 1, 2, 54, 56, 62, 64, 68, 70, 120, 254] {
+        // 2,000 bytes: 31 rounds per batch; 70,000: one round per batch.
+        for length in [
+            0usize, 1, 2, 54, 56, 62, 64, 68, 70, 120, 254, 2_000, 70_000,
+        ] {
             let password: Vec<u8> = (0..length).map(|i| (i * 7 + 3).to_le_bytes()[0]).collect();
             for power in [0u8, 1, 5, 6, 7, 10] {
                 assert_eq!(
