@@ -454,7 +454,10 @@ struct OpenJson {
 
 fn open(args: &OpenArgs) -> Result<Outcome, CliError> {
     let typed = match &args.code {
-        Some(code) => SecretString::from(code.clone()),
+        // From a `&str`: an exact-size copy. (`code.clone()` then `into_boxed_str` could
+        // reallocate and leave a copy behind; clap's own `String` stays, which is one more
+        // reason the help text prefers the prompt.)
+        Some(code) => SecretString::from(code.as_str()),
         None => read_code()?,
     };
     // The checksum catches a typo before any slow key derivation and says so.
@@ -530,9 +533,14 @@ fn code_error(err: credential::Error) -> CliError {
 /// The code from a prompt without echo (stdin is a terminal) or one line of stdin.
 fn read_code() -> Result<SecretString, CliError> {
     if io::stdin().is_terminal() {
-        let code = rpassword::prompt_password("Unlock code: ")
-            .map_err(|err| CliError::other("could not read the unlock code").caused_by(err))?;
-        return Ok(SecretString::from(code));
+        // rpassword's `String` may have spare capacity, and `SecretString::from(String)`
+        // would shrink it by reallocating, leaving the old copy unwiped. Wipe it ourselves
+        // and keep an exact-size copy.
+        let code = Zeroizing::new(
+            rpassword::prompt_password("Unlock code: ")
+                .map_err(|err| CliError::other("could not read the unlock code").caused_by(err))?,
+        );
+        return Ok(SecretString::from(code.trim()));
     }
     let mut line = Zeroizing::new(String::new());
     io::stdin()
@@ -549,7 +557,7 @@ fn read_code() -> Result<SecretString, CliError> {
             "no unlock code: pass --code CODE, type it at the prompt, or pipe it on stdin",
         ));
     }
-    Ok(SecretString::from(code.to_owned()))
+    Ok(SecretString::from(code))
 }
 
 #[cfg(test)]
