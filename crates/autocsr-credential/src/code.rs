@@ -202,14 +202,8 @@ impl UnlockCode {
     /// As [`parse`](Self::parse); [`Error::WrongLength`] gives the default length as
     /// `expected` when no allowed length matches.
     pub fn parse_any_length(text: &str) -> Result<Self, Error> {
-        let symbols = normalize(text)?;
-        if CodeLength::from_total_symbols(symbols.len()).is_none() {
-            return Err(Error::WrongLength {
-                expected: CodeLength::DEFAULT.total_symbols(),
-                found: symbols.len(),
-            });
-        }
-        Self::from_symbols(symbols)
+        // `from_symbols` checks the length.
+        Self::from_symbols(normalize(text)?)
     }
 
     /// Parses untrusted bytes (a form field before UTF-8 validation) like
@@ -325,16 +319,21 @@ fn char_value(c: char) -> Option<u8> {
     u8::try_from(pos).ok()
 }
 
+/// More typed symbols than any code has; `normalize` stops there.
+const MAX_TYPED_SYMBOLS: usize = 64;
+
 /// Strips separators and maps characters to symbol values.
 fn normalize(text: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let mut symbols = Zeroizing::new(Vec::with_capacity(32));
+    // Room for every symbol it may keep: a Vec that grew would free its old buffer
+    // (holding most of the code) without wiping it.
+    let mut symbols = Zeroizing::new(Vec::with_capacity(MAX_TYPED_SYMBOLS));
     for (position, c) in text.chars().enumerate() {
         if c == '-' || c.is_whitespace() {
             continue;
         }
         match char_value(c) {
             // Anything this long cannot be a code; stop before the buffer grows.
-            Some(_) if symbols.len() >= 64 => {
+            Some(_) if symbols.len() >= MAX_TYPED_SYMBOLS => {
                 return Err(Error::WrongLength {
                     expected: CodeLength::DEFAULT.total_symbols(),
                     found: text
