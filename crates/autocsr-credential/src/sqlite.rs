@@ -7,14 +7,14 @@
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 use zeroize::Zeroizing;
 
 use crate::record::{NONCE_LEN, RecordBody, StoredRecord};
-use crate::store::{KeyStore, RecordStore};
+use crate::store::{KeyStore, RecordStore, lock};
 use crate::{Error, Vault};
 
 /// File name of the record store inside a vault directory (safe to back up).
@@ -130,11 +130,6 @@ fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), Error> {
         .map_err(db_err)?;
     }
     tx.commit().map_err(db_err)
-}
-
-fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
-    conn.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Records in an SQLite file. Holds only ciphertext and tombstones: safe to back up.

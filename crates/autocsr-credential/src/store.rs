@@ -212,7 +212,7 @@ impl AuditSink for MemoryAudit {
 
 /// Locks a mutex, recovering from poisoning: every critical section here leaves the data
 /// consistent before it can panic (it never does), so a poisoned lock is still sound.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 

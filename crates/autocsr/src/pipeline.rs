@@ -15,7 +15,7 @@ use crate::steps::{CodeStore, CsrSpec, KeyMaker, NameFinding, NamePolicy, Sealer
 use crate::{Error, OrderId};
 
 /// The default reveal window: seven days.
-pub const DEFAULT_REVEAL_WINDOW: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+pub const DEFAULT_REVEAL_WINDOW: Duration = autocsr_credential::DEFAULT_WINDOW;
 
 /// What a customer ordered: names, key type, archive format and how long the unlock code
 /// may be revealed.
