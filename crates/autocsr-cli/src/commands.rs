@@ -12,7 +12,7 @@ use autocsr::credential::{self, CredentialState, UnlockCode};
 use autocsr::defaults::{self, DefaultAutoCsr};
 use autocsr::policy::{self, Severity};
 use autocsr::{OrderId, OrderRequest};
-use secrecy::{ExposeSecret as _, SecretString};
+use secrecy::ExposeSecret as _;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
@@ -453,16 +453,14 @@ struct OpenJson {
 }
 
 fn open(args: &OpenArgs) -> Result<Outcome, CliError> {
-    let typed = match &args.code {
-        // From a `&str`: an exact-size copy. (`code.clone()` then `into_boxed_str` could
-        // reallocate and leave a copy behind; clap's own `String` stays, which is one more
-        // reason the help text prefers the prompt.)
-        Some(code) => SecretString::from(code.as_str()),
+    // The checksum catches a typo before any slow key derivation and says so. Each source
+    // is parsed straight from where it was read, so no further copy of the code is made
+    // (clap's own `String` for `--code` remains: one more reason the help prefers the
+    // prompt).
+    let code = match &args.code {
+        Some(code) => UnlockCode::parse(code).map_err(code_error)?,
         None => read_code()?,
     };
-    // The checksum catches a typo before any slow key derivation and says so.
-    let code = UnlockCode::parse(typed.expose_secret()).map_err(code_error)?;
-    drop(typed);
 
     let what = args.archive.display().to_string();
     let file = fs::File::open(&args.archive)
@@ -530,34 +528,36 @@ fn code_error(err: credential::Error) -> CliError {
     CliError::new(Failure::WrongCode, message).caused_by(err)
 }
 
-/// The code from a prompt without echo (stdin is a terminal) or one line of stdin.
-fn read_code() -> Result<SecretString, CliError> {
+/// Longest stdin line read for a code (a code is 34 characters with its dashes).
+const STDIN_CODE_LIMIT: usize = 1024;
+
+/// The code from a prompt without echo (stdin is a terminal) or one line of stdin, parsed
+/// while the wiped buffer that holds it is still alive.
+fn read_code() -> Result<UnlockCode, CliError> {
     if io::stdin().is_terminal() {
-        // rpassword's `String` may have spare capacity, and `SecretString::from(String)`
-        // would shrink it by reallocating, leaving the old copy unwiped. Wipe it ourselves
-        // and keep an exact-size copy.
-        let code = Zeroizing::new(
+        let typed = Zeroizing::new(
             rpassword::prompt_password("Unlock code: ")
                 .map_err(|err| CliError::other("could not read the unlock code").caused_by(err))?,
         );
-        return Ok(SecretString::from(code.trim()));
+        return UnlockCode::parse(&typed).map_err(code_error);
     }
-    let mut line = Zeroizing::new(String::new());
+    // Sized for the whole limit, so reading never grows it (a grown String would free its
+    // old buffer unwiped).
+    let mut line = Zeroizing::new(String::with_capacity(STDIN_CODE_LIMIT));
     io::stdin()
         .lock()
-        .take(1024)
+        .take(STDIN_CODE_LIMIT as u64)
         .read_line(&mut line)
         .map_err(|err| {
             CliError::other("could not read the unlock code from stdin").caused_by(err)
         })?;
-    let code = line.trim();
-    if code.is_empty() {
+    if line.trim().is_empty() {
         return Err(CliError::new(
             Failure::Usage,
             "no unlock code: pass --code CODE, type it at the prompt, or pipe it on stdin",
         ));
     }
-    Ok(SecretString::from(code))
+    UnlockCode::parse(&line).map_err(code_error)
 }
 
 #[cfg(test)]
