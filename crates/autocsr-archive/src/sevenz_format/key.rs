@@ -37,10 +37,12 @@ impl ArchiveKey {
     /// duty: the writer only ever asks for [`crate::SEVENZ_KDF_POWER`] or a hazmat value
     /// clamped to 1..=24).
     pub(super) fn derive(password: &str, power: u8) -> ArchiveKey {
-        let password: Zeroizing<Vec<u8>> =
-            Zeroizing::new(password.encode_utf16().flat_map(u16::to_le_bytes).collect());
+        // UTF-16 never takes more than twice the UTF-8 bytes: reserving that up front means
+        // the buffer never grows and leaves no unwiped copy behind.
+        let mut utf16 = Zeroizing::new(Vec::with_capacity(2 * password.len()));
+        utf16.extend(password.encode_utf16().flat_map(u16::to_le_bytes));
         ArchiveKey {
-            key: derive_key(&password, power),
+            key: derive_key(&utf16, power),
         }
     }
 
@@ -51,8 +53,9 @@ impl ArchiveKey {
         let mut iv = [0u8; BLOCK];
         getrandom::fill(&mut iv).map_err(|_| Error::Randomness)?;
         data.pad_to_multiple_of(BLOCK);
-        let mut cipher =
-            cbc::Encryptor::<aes::Aes256>::new(&Array::from(*self.key), &Array::from(iv));
+        // Borrowed as an `&Array`, not copied: a copy would sit unwiped on the stack.
+        let key: &Array<u8, _> = (&*self.key).into();
+        let mut cipher = cbc::Encryptor::<aes::Aes256>::new(key, &Array::from(iv));
         let (blocks, _) = Array::slice_as_chunks_mut(data.as_mut_slice());
         cipher.encrypt_blocks(blocks);
         Ok(iv)
@@ -90,7 +93,8 @@ fn derive_key(password: &[u8], power: u8) -> Zeroizing<[u8; 32]> {
         counter += in_batch as u64;
     }
     let mut key = Zeroizing::new([0u8; 32]);
-    key.copy_from_slice(&sha.finalize());
+    // Straight into the wiped array: `finalize()` would return the key in a temporary.
+    sha.finalize_into((&mut *key).into());
     key
 }
 
