@@ -258,3 +258,32 @@ fn seven_zip_test_command_finds_every_crc_correct() {
         assert!(text.contains("Everything is Ok"), "{shape}: {text}");
     }
 }
+
+/// The key-derivation limit also covers the content: with a plain header (7-Zip's
+/// `-mhe=off`) nothing is derived for the header, and the content's 2^19 rounds must still
+/// be refused under a limit of 2^18, before any derivation.
+#[test]
+fn content_key_derivation_above_the_limit_is_refused_with_a_plain_header() {
+    let Some(bytes) = seven_zip_made(&["-mhe=off"], Some(CODE_PASSWORD)) else {
+        return;
+    };
+    let strict = Limits::default().with_max_kdf_power(18);
+    let error = open(&bytes, &secret(CODE_PASSWORD), &strict).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::LimitExceeded {
+                what: autocsr_archive::LimitKind::KeyDerivation,
+                limit: 18
+            }
+        ),
+        "{error:?}"
+    );
+    // At the limit it opens.
+    let at_limit = Limits::default().with_max_kdf_power(19);
+    assert_entries_are_bundle(
+        open(&bytes, &secret(CODE_PASSWORD), &at_limit)
+            .unwrap()
+            .entries(),
+    );
+}

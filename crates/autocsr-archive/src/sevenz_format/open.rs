@@ -5,13 +5,13 @@ use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::sync::OnceLock;
 use std::time::UNIX_EPOCH;
 
-use sevenz_rust2::{Archive, ArchiveEntry, BlockDecoder, EncoderMethod, Password};
+use sevenz_rust2::{Archive, ArchiveEntry, BlockDecoder, Password};
 use zeroize::Zeroizing;
 
 use super::number::read_number;
 use super::{
-    FILE_ATTRIBUTE_REPARSE_POINT, FILE_ATTRIBUTE_UNIX_EXTENSION, K_ENCODED_HEADER, S_IFDIR, S_IFMT,
-    S_IFREG, SIGNATURE_HEADER_SIZE,
+    AES_METHOD_ID, FILE_ATTRIBUTE_REPARSE_POINT, FILE_ATTRIBUTE_UNIX_EXTENSION, K_ENCODED_HEADER,
+    S_IFDIR, S_IFMT, S_IFREG, SIGNATURE_HEADER_SIZE,
 };
 use crate::entry::{Entry, check_unique, validate_name};
 use crate::error::{Error, LimitKind};
@@ -161,12 +161,22 @@ fn open_with_password<R: Read + Seek>(
     check_unique(archive.files.iter().map(|file| file.name.as_str()))?;
 
     for block in &archive.blocks {
-        let encrypted = block
+        let mut aes = block
             .coders
             .iter()
-            .any(|coder| coder.encoder_method_id() == EncoderMethod::ID_AES256_SHA256);
-        if !encrypted && limits.require_encryption {
+            .filter(|coder| coder.encoder_method_id() == AES_METHOD_ID)
+            .peekable();
+        if aes.peek().is_none() && limits.require_encryption {
             return Err(Error::NotEncrypted);
+        }
+        // The content's own key derivation, before any block is decoded (the header's was
+        // checked in `check_header_size`; a plain header, or content at another power than
+        // the header, would otherwise reach sevenz-rust2's cap of 2^24 rounds).
+        if aes.any(|coder| kdf_power(coder.properties()) > limits.max_kdf_power) {
+            return Err(Error::LimitExceeded {
+                what: LimitKind::KeyDerivation,
+                limit: u64::from(limits.max_kdf_power),
+            });
         }
     }
     // Ratio per block (entries of a solid block share one compressed stream). With one
@@ -326,6 +336,15 @@ fn check_header_size<R: Read + Seek>(reader: &mut R, limits: &Limits) -> Result<
     }
 }
 
+/// The key-derivation power (2^power SHA-256 rounds) in 7zAES coder properties: the low
+/// six bits of the first byte. 0x3F is the "raw key" mode, which derives nothing (0).
+fn kdf_power(properties: &[u8]) -> u8 {
+    match properties.first().map(|first| first & 0x3F) {
+        Some(0x3F) | None => 0,
+        Some(power) => power,
+    }
+}
+
 /// Walks StreamsInfo (PackInfo, then UnpackInfo with its folders) far enough to find the
 /// offset just after the kCodersUnpackSize marker, how many sizes follow it, and the
 /// largest AES key-derivation power among the coders (0 without AES).
@@ -398,12 +417,8 @@ fn find_unpack_sizes(header: &[u8]) -> Option<(usize, u64, u8)> {
             let id = header.get(total - rest.len() - id_size..total - rest.len())?;
             if flags & 0x20 != 0 {
                 let props = usize::try_from(read_number(&mut rest)?).ok()?;
-                if id == EncoderMethod::ID_AES256_SHA256 {
-                    let power = rest.first().map_or(0, |first| first & 0x3F);
-                    // 0x3F is the "raw key" mode (no derivation at all).
-                    if power != 0x3F {
-                        kdf_power = kdf_power.max(power);
-                    }
+                if id == AES_METHOD_ID {
+                    kdf_power = kdf_power.max(self::kdf_power(rest.get(..props).unwrap_or(rest)));
                 }
                 rest = rest.get(props..)?;
             }
