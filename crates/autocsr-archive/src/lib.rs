@@ -59,8 +59,7 @@ impl ArchiveFormat {
     /// The format whose magic bytes start `bytes`, if any.
     #[must_use]
     pub fn detect(bytes: &[u8]) -> Option<ArchiveFormat> {
-        const SEVENZ_MAGIC: &[u8] = b"7z\xBC\xAF\x27\x1C";
-        if bytes.starts_with(SEVENZ_MAGIC) {
+        if bytes.starts_with(&sevenz_format::SIGNATURE) {
             Some(ArchiveFormat::SevenZ)
         } else if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
             Some(ArchiveFormat::Zip)

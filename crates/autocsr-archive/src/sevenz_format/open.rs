@@ -10,8 +10,9 @@ use zeroize::Zeroizing;
 
 use super::number::read_number;
 use super::{
-    AES_METHOD_ID, FILE_ATTRIBUTE_REPARSE_POINT, FILE_ATTRIBUTE_UNIX_EXTENSION, K_ENCODED_HEADER,
-    S_IFDIR, S_IFMT, S_IFREG, SIGNATURE_HEADER_SIZE,
+    AES_METHOD_ID, FILE_ATTRIBUTE_REPARSE_POINT, FILE_ATTRIBUTE_UNIX_EXTENSION,
+    K_CODERS_UNPACK_SIZE, K_CRC, K_ENCODED_HEADER, K_END, K_FOLDER, K_PACK_INFO, K_SIZE,
+    K_UNPACK_INFO, S_IFDIR, S_IFMT, S_IFREG, SIGNATURE_HEADER_SIZE,
 };
 use crate::entry::{Entry, check_unique, validate_name};
 use crate::error::{Error, LimitKind};
@@ -353,7 +354,7 @@ fn find_unpack_sizes(header: &[u8]) -> Option<(usize, u64, u8)> {
     let mut rest = header;
     let mut nid = *rest.first()?;
     rest = rest.get(1..)?;
-    if nid == 0x06 {
+    if nid == K_PACK_INFO {
         // PackInfo: packPos, numPackStreams, [kSize sizes], [kCRC ...], kEnd.
         read_number(&mut rest)?;
         let streams = read_number(&mut rest)?;
@@ -361,13 +362,13 @@ fn find_unpack_sizes(header: &[u8]) -> Option<(usize, u64, u8)> {
             let id = *rest.first()?;
             rest = rest.get(1..)?;
             match id {
-                0x00 => break,
-                0x09 => {
+                K_END => break,
+                K_SIZE => {
                     for _ in 0..streams.min(1024) {
                         read_number(&mut rest)?;
                     }
                 }
-                0x0A => {
+                K_CRC => {
                     // kCRC: allAreDefined, else a bit vector; then one u32 per defined CRC.
                     let all_defined = *rest.first()?;
                     rest = rest.get(1..)?;
@@ -387,7 +388,7 @@ fn find_unpack_sizes(header: &[u8]) -> Option<(usize, u64, u8)> {
         nid = *rest.first()?;
         rest = rest.get(1..)?;
     }
-    if nid != 0x07 || *rest.first()? != 0x0B {
+    if nid != K_UNPACK_INFO || *rest.first()? != K_FOLDER {
         return None;
     }
     rest = rest.get(1..)?;
@@ -436,7 +437,7 @@ fn find_unpack_sizes(header: &[u8]) -> Option<(usize, u64, u8)> {
             }
         }
     }
-    if *rest.first()? != 0x0C {
+    if *rest.first()? != K_CODERS_UNPACK_SIZE {
         return None;
     }
     Some((total - rest.len() + 1, sizes.min(4096), kdf_power))

@@ -22,38 +22,18 @@ use super::key::{ArchiveKey, BLOCK};
 use super::number::write_number;
 use super::wiped_buffer::WipedBuffer;
 use super::{
-    AES_METHOD_ID, FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_UNIX_EXTENSION, S_IFREG,
-    SIGNATURE_HEADER_SIZE,
+    AES_METHOD_ID, FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_UNIX_EXTENSION, K_CODERS_UNPACK_SIZE,
+    K_CRC, K_EMPTY_FILE, K_EMPTY_STREAM, K_ENCODED_HEADER, K_END, K_FILES_INFO, K_FOLDER, K_HEADER,
+    K_M_TIME, K_MAIN_STREAMS_INFO, K_NAME, K_NUM_UNPACK_STREAM, K_PACK_INFO, K_SIZE,
+    K_SUBSTREAMS_INFO, K_UNPACK_INFO, K_WIN_ATTRIBUTES, LZMA_METHOD_ID, LZMA2_METHOD_ID, S_IFREG,
+    SIGNATURE, SIGNATURE_HEADER_SIZE,
 };
 use crate::entry::Entry;
 use crate::error::Error;
 use crate::time::windows_filetime;
 
-const SIGNATURE: [u8; 6] = *b"7z\xBC\xAF\x27\x1C";
+/// Format version 0.4, what 7-Zip writes.
 const FORMAT_VERSION: [u8; 2] = [0, 4];
-
-const LZMA_METHOD_ID: &[u8] = &[0x03, 0x01, 0x01];
-const LZMA2_METHOD_ID: &[u8] = &[0x21];
-
-// Property ids (7zFormat.txt).
-const K_END: u8 = 0x00;
-const K_HEADER: u8 = 0x01;
-const K_MAIN_STREAMS_INFO: u8 = 0x04;
-const K_FILES_INFO: u8 = 0x05;
-const K_PACK_INFO: u8 = 0x06;
-const K_UNPACK_INFO: u8 = 0x07;
-const K_SUBSTREAMS_INFO: u8 = 0x08;
-const K_SIZE: u8 = 0x09;
-const K_CRC: u8 = 0x0A;
-const K_FOLDER: u8 = 0x0B;
-const K_CODERS_UNPACK_SIZE: u8 = 0x0C;
-const K_NUM_UNPACK_STREAM: u8 = 0x0D;
-const K_EMPTY_STREAM: u8 = 0x0E;
-const K_EMPTY_FILE: u8 = 0x0F;
-const K_NAME: u8 = 0x11;
-const K_M_TIME: u8 = 0x14;
-const K_WIN_ATTRIBUTES: u8 = 0x15;
-const K_ENCODED_HEADER: u8 = 0x17;
 
 /// LZMA's smallest dictionary (4 KiB) and the largest we size to (64 MiB).
 const MIN_DICTIONARY: u32 = 4096;
