@@ -12,8 +12,8 @@ mod archive_support;
 
 use archive_support::{
     CODE_PASSWORD, Client, WRONG_PASSWORD, assert_client_cannot_open, assert_client_opens,
-    assert_entries_are_bundle, bundle, passwords, sealed, secret, seven_zip, write_archive,
-    write_bundle_files,
+    assert_entries_are_bundle, bundle, passwords, sealed, sealed_entries, secret, seven_zip,
+    write_archive, write_bundle_files,
 };
 use autocsr_archive::{ArchiveFormat, Error, Limits, open};
 
@@ -198,16 +198,6 @@ fn edge_shapes() -> Vec<(&'static str, Vec<autocsr_archive::Entry>)> {
     ]
 }
 
-fn sealed_7z(entries: &[autocsr_archive::Entry]) -> Vec<u8> {
-    autocsr_archive::seal(
-        SEVEN_Z,
-        entries,
-        &secret(CODE_PASSWORD),
-        &autocsr_archive::SealOptions::default(),
-    )
-    .unwrap()
-}
-
 #[test]
 fn every_7z_client_opens_every_shape_our_writer_makes() {
     for client in [Client::SevenZip, Client::Unar, Client::Py7zr] {
@@ -215,7 +205,8 @@ fn every_7z_client_opens_every_shape_our_writer_makes() {
             continue;
         };
         for (shape, entries) in edge_shapes() {
-            let (_dir, path) = write_archive(&sealed_7z(&entries), SEVEN_Z);
+            let (_dir, path) =
+                write_archive(&sealed_entries(SEVEN_Z, &entries, CODE_PASSWORD), SEVEN_Z);
             let extraction = client.extract(&program, &path, CODE_PASSWORD);
             assert!(
                 extraction.succeeded(),
@@ -247,7 +238,7 @@ fn seven_zip_test_command_finds_every_crc_correct() {
     let mut shapes = edge_shapes();
     shapes.push(("the bundle", bundle()));
     for (shape, entries) in shapes {
-        let (dir, path) = write_archive(&sealed_7z(&entries), SEVEN_Z);
+        let (dir, path) = write_archive(&sealed_entries(SEVEN_Z, &entries, CODE_PASSWORD), SEVEN_Z);
         let tested = seven_zip(
             &seven,
             &["t".as_ref(), pass.as_ref(), path.as_os_str()],

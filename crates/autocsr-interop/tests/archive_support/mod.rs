@@ -62,13 +62,11 @@ pub fn bundle() -> Vec<Entry> {
 }
 
 pub fn sealed(format: ArchiveFormat, password: &str) -> Vec<u8> {
-    seal(
-        format,
-        &bundle(),
-        &secret(password),
-        &SealOptions::default(),
-    )
-    .unwrap()
+    sealed_entries(format, &bundle(), password)
+}
+
+pub fn sealed_entries(format: ArchiveFormat, entries: &[Entry], password: &str) -> Vec<u8> {
+    seal(format, entries, &secret(password), &SealOptions::default()).unwrap()
 }
 
 /// Writes the archive into a fresh temp dir and returns (dir, path).
@@ -297,26 +295,17 @@ impl Client {
                     archive,
                 ],
             ),
-            Client::Pyzipper => {
-                let script = "import sys, pyzipper\n\
+            Client::Pyzipper | Client::Py7zr => {
+                let script = if self == Client::Pyzipper {
+                    "import sys, pyzipper\n\
                     with pyzipper.AESZipFile(sys.argv[1]) as z:\n\
                     \x20   z.setpassword(sys.argv[2].encode('utf-8'))\n\
-                    \x20   z.extractall(sys.argv[3])\n";
-                run(
-                    program,
-                    &[
-                        "-c".as_ref(),
-                        script.as_ref(),
-                        archive,
-                        password.as_ref(),
-                        out,
-                    ],
-                )
-            }
-            Client::Py7zr => {
-                let script = "import sys, py7zr\n\
+                    \x20   z.extractall(sys.argv[3])\n"
+                } else {
+                    "import sys, py7zr\n\
                     with py7zr.SevenZipFile(sys.argv[1], mode='r', password=sys.argv[2]) as z:\n\
-                    \x20   z.extractall(path=sys.argv[3])\n";
+                    \x20   z.extractall(path=sys.argv[3])\n"
+                };
                 run(
                     program,
                     &[
