@@ -25,9 +25,6 @@ pub(crate) const ID_EC_PUBLIC_KEY: ObjectIdentifier =
 pub(crate) const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
 pub(crate) const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
 
-/// The PBES2 OID (RFC 8018); anything else (PBES1 with DES or RC2) is refused.
-const PBES2_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.5.13");
-
 /// Largest scrypt working memory accepted when decrypting (about 128 * r * (N + p) bytes):
 /// 16x what the keys this crate writes need, far below what would stall a host.
 const MAX_SCRYPT_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
@@ -409,9 +406,7 @@ impl PrivateKey {
         }
         let encrypted =
             EncryptedPrivateKeyInfoRef::try_from(der).map_err(|_| Error::InvalidPrivateKey)?;
-        if encrypted.encryption_algorithm.oid() != PBES2_OID {
-            return Err(Error::UnsupportedEncryption);
-        }
+        // Only PBES2 (RFC 8018) has parameters here; PBES1 (DES, RC2) is refused.
         let parameters = encrypted
             .encryption_algorithm
             .pbes2()

@@ -287,10 +287,7 @@ impl DebianWeakKeys {
     /// The 20-hex-digit fingerprint of a modulus, as the list stores it.
     #[must_use]
     pub fn fingerprint_hex(modulus_be: &[u8]) -> String {
-        fingerprint(modulus_be)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::hex_lower(&fingerprint(modulus_be))
     }
 }
 
