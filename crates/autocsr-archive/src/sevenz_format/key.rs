@@ -15,7 +15,7 @@ use super::wiped_buffer::WipedBuffer;
 use crate::error::Error;
 
 /// AES block and IV size.
-pub(super) const BLOCK: usize = 16;
+const BLOCK: usize = 16;
 
 /// How many rounds are laid out side by side before hashing. A multiple of 64 rounds is
 /// always a whole number of 64-byte SHA-256 blocks, so `update` compresses straight from
@@ -27,9 +27,11 @@ const ROUNDS_PER_BATCH: usize = 64;
 /// only no longer block-aligned).
 const MAX_BATCH_BYTES: usize = 64 * 1024;
 
-/// A derived AES-256 key, wiped on drop.
+/// A derived AES-256 key, wiped on drop, and the power it was derived with (which every
+/// stream's coder properties record).
 pub(super) struct ArchiveKey {
     key: Zeroizing<[u8; 32]>,
+    power: u8,
 }
 
 impl ArchiveKey {
@@ -43,13 +45,14 @@ impl ArchiveKey {
         utf16.extend(password.encode_utf16().flat_map(u16::to_le_bytes));
         ArchiveKey {
             key: derive_key(&utf16, power),
+            power,
         }
     }
 
     /// Encrypts `data` in place with AES-256-CBC under a fresh random IV, after padding it
     /// with zeros to a whole number of blocks (7z records the unpadded length separately).
-    /// Returns the IV.
-    pub(super) fn encrypt(&self, data: &mut WipedBuffer) -> Result<[u8; BLOCK], Error> {
+    /// Returns the 7zAES coder properties for the stream: the power, the IV size and the IV.
+    pub(super) fn encrypt(&self, data: &mut WipedBuffer) -> Result<Vec<u8>, Error> {
         let mut iv = [0u8; BLOCK];
         getrandom::fill(&mut iv).map_err(|_| Error::Randomness)?;
         data.pad_to_multiple_of(BLOCK);
@@ -58,8 +61,18 @@ impl ArchiveKey {
         let mut cipher = cbc::Encryptor::<aes::Aes256>::new(key, &Array::from(iv));
         let (blocks, _) = Array::slice_as_chunks_mut(data.as_mut_slice());
         cipher.encrypt_blocks(blocks);
-        Ok(iv)
+        Ok(coder_properties(self.power, &iv))
     }
+}
+
+/// The 7zAES properties: first byte the power (low 6 bits) and "IV present" (0x40); second
+/// byte IV size − 1 in its low nibble (no salt); then the IV.
+fn coder_properties(power: u8, iv: &[u8; BLOCK]) -> Vec<u8> {
+    let mut properties = Vec::with_capacity(2 + BLOCK);
+    properties.push(0x40 | (power & 0x3F));
+    properties.push(u8::try_from(BLOCK - 1).unwrap_or(0x0F));
+    properties.extend_from_slice(iv);
+    properties
 }
 
 /// 7-Zip's key derivation with an empty salt: SHA-256 over 2^`power` copies of
@@ -162,6 +175,15 @@ mod tests {
     }
 
     #[test]
+    fn coder_properties_say_power_and_iv() {
+        let properties = coder_properties(19, &[7; 16]);
+        assert_eq!(properties.len(), 18);
+        assert_eq!(properties[0], 0x40 | 19);
+        assert_eq!(properties[1], 0x0F);
+        assert_eq!(&properties[2..], &[7; 16]);
+    }
+
+    #[test]
     fn encryption_pads_and_uses_a_fresh_iv() {
         use std::io::Write as _;
         let key = ArchiveKey::derive("pw", 1);
@@ -169,10 +191,15 @@ mod tests {
         first.write_all(b"seventeen bytes!!").unwrap();
         let mut second = WipedBuffer::with_capacity(0);
         second.write_all(b"seventeen bytes!!").unwrap();
-        let iv1 = key.encrypt(&mut first).unwrap();
-        let iv2 = key.encrypt(&mut second).unwrap();
+        let properties1 = key.encrypt(&mut first).unwrap();
+        let properties2 = key.encrypt(&mut second).unwrap();
         assert_eq!(first.len(), 32);
-        assert_ne!(iv1, iv2);
+        assert_eq!(
+            properties1[..2],
+            [0x40 | 1, 0x0F],
+            "power 1, 16-byte IV, no salt"
+        );
+        assert_ne!(properties1[2..], properties2[2..], "a fresh IV each time");
         assert_ne!(
             first.as_slice(),
             second.as_slice(),

@@ -18,7 +18,7 @@ use std::time::SystemTime;
 
 use lzma_rust2::{Lzma2Options, Lzma2Writer, LzmaOptions, LzmaWriter};
 
-use super::key::{ArchiveKey, BLOCK};
+use super::key::ArchiveKey;
 use super::number::write_number;
 use super::wiped_buffer::WipedBuffer;
 use super::{
@@ -90,18 +90,17 @@ impl SealedFolder {
     /// Encrypts `compressed` under `key` with a fresh IV.
     fn encrypt(
         key: &ArchiveKey,
-        kdf_power: u8,
         mut compressed: WipedBuffer,
         compressor: Coder,
         unpacked_len: usize,
     ) -> Result<SealedFolder, Error> {
         let compressed_len = compressed.len();
-        let iv = key.encrypt(&mut compressed)?;
+        let aes_properties = key.encrypt(&mut compressed)?;
         Ok(SealedFolder {
             packed: compressed,
             aes: Coder {
                 id: AES_METHOD_ID,
-                properties: aes_properties(kdf_power, &iv),
+                properties: aes_properties,
             },
             compressor,
             compressed_len: as_u64(compressed_len),
@@ -152,16 +151,6 @@ impl SealedFolder {
     }
 }
 
-/// The 7zAES properties: first byte the power (low 6 bits) and "IV present" (0x40); second
-/// byte IV size − 1 in its low nibble (no salt); then the IV.
-fn aes_properties(kdf_power: u8, iv: &[u8; BLOCK]) -> Vec<u8> {
-    let mut properties = Vec::with_capacity(2 + BLOCK);
-    properties.push(0x40 | (kdf_power & 0x3F));
-    properties.push(u8::try_from(BLOCK - 1).unwrap_or(0x0F));
-    properties.extend_from_slice(iv);
-    properties
-}
-
 fn as_u64(len: usize) -> u64 {
     u64::try_from(len).unwrap_or(u64::MAX)
 }
@@ -198,9 +187,7 @@ pub(crate) fn seal(
             id: LZMA2_METHOD_ID,
             properties: vec![lzma2_dictionary_property(dictionary)],
         };
-        Some(SealedFolder::encrypt(
-            &key, kdf_power, compressed, lzma2, payload,
-        )?)
+        Some(SealedFolder::encrypt(&key, compressed, lzma2, payload)?)
     };
     let content_len = content
         .as_ref()
@@ -224,7 +211,7 @@ pub(crate) fn seal(
             id: LZMA_METHOD_ID,
             properties,
         };
-        SealedFolder::encrypt(&key, kdf_power, compressed, lzma, header.len())?
+        SealedFolder::encrypt(&key, compressed, lzma, header.len())?
     };
 
     // The next header: how to decode packed stream 1 into the header, with its CRC.
@@ -434,14 +421,5 @@ mod tests {
         assert_eq!(content[..2], header[..2], "same power, no salt, 16-byte IV");
         assert_eq!(content[..2], [0x40 | 3, 0x0F]);
         assert_ne!(content[2..], header[2..], "each stream has its own IV");
-    }
-
-    #[test]
-    fn aes_properties_say_power_and_iv() {
-        let properties = aes_properties(19, &[7; 16]);
-        assert_eq!(properties.len(), 18);
-        assert_eq!(properties[0], 0x40 | 19);
-        assert_eq!(properties[1], 0x0F);
-        assert_eq!(&properties[2..], &[7; 16]);
     }
 }
