@@ -4,12 +4,43 @@ use std::io::Read;
 
 use zeroize::Zeroizing;
 
-use crate::error::Error;
+use crate::error::{Error, LimitKind};
 use crate::options::Limits;
 
-/// True when an entry of `size` bytes compressed into `compressed` bytes is a ratio bomb.
-pub(crate) fn ratio_exceeded(size: u64, compressed: u64, limits: &Limits) -> bool {
-    size > limits.ratio_floor && size > compressed.saturating_mul(limits.max_ratio)
+/// Refuses `size` bytes that were compressed into `compressed` bytes as a ratio bomb.
+pub(crate) fn check_ratio(size: u64, compressed: u64, limits: &Limits) -> Result<(), Error> {
+    if size > limits.ratio_floor && size > compressed.saturating_mul(limits.max_ratio) {
+        return Err(Error::LimitExceeded {
+            what: LimitKind::CompressionRatio,
+            limit: limits.max_ratio,
+        });
+    }
+    Ok(())
+}
+
+/// Adds an entry's declared `size` to the running `total`, refusing once it passes
+/// [`Limits::max_total_size`].
+pub(crate) fn add_to_total(total: &mut u64, size: u64, limits: &Limits) -> Result<(), Error> {
+    *total = total.saturating_add(size);
+    if *total > limits.max_total_size {
+        return Err(Error::LimitExceeded {
+            what: LimitKind::TotalSize,
+            limit: limits.max_total_size,
+        });
+    }
+    Ok(())
+}
+
+/// An I/O error from a decoder, as both formats report it: a cut-off stream is
+/// `Truncated`, data the decoder rejects is `Corrupt`, anything else a real I/O error.
+pub(crate) fn decoder_io_error(io: std::io::Error) -> Error {
+    match io.kind() {
+        std::io::ErrorKind::UnexpectedEof => Error::Truncated,
+        std::io::ErrorKind::InvalidData
+        | std::io::ErrorKind::Other
+        | std::io::ErrorKind::InvalidInput => Error::Corrupt,
+        _ => Error::Io(io),
+    }
 }
 
 /// Reads exactly `declared` bytes into a wiping buffer allocated once (so no unwiped copy

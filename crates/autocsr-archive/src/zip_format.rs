@@ -11,7 +11,7 @@ use zip::{AesMode, CompressionMethod, DateTime, ZipArchive, ZipReadOptions, ZipW
 use crate::entry::{Entry, check_unique, validate_name};
 use crate::error::{Error, LimitKind, NameProblem};
 use crate::options::Limits;
-use crate::read_util::{ratio_exceeded, read_exactly_declared};
+use crate::read_util::{add_to_total, check_ratio, decoder_io_error, read_exactly_declared};
 use crate::time::{civil_utc, unix_seconds};
 
 /// Zip entries larger than this would need Zip64, which some clients handle badly.
@@ -83,18 +83,8 @@ fn map_read_error(error: ZipError) -> Error {
         ZipError::CompressionMethodNotSupported(_) | ZipError::UnsupportedArchive(_) => {
             Error::UnsupportedMethod
         }
-        ZipError::Io(io) => map_io(io),
+        ZipError::Io(io) => decoder_io_error(io),
         _ => Error::Corrupt,
-    }
-}
-
-pub(crate) fn map_io(io: std::io::Error) -> Error {
-    match io.kind() {
-        std::io::ErrorKind::UnexpectedEof => Error::Truncated,
-        std::io::ErrorKind::InvalidData
-        | std::io::ErrorKind::Other
-        | std::io::ErrorKind::InvalidInput => Error::Corrupt,
-        _ => Error::Io(io),
     }
 }
 
@@ -212,19 +202,8 @@ pub(crate) fn open<R: Read + Seek>(
         } else if limits.require_encryption {
             return Err(Error::NotEncrypted);
         }
-        total = total.saturating_add(size);
-        if total > limits.max_total_size {
-            return Err(Error::LimitExceeded {
-                what: LimitKind::TotalSize,
-                limit: limits.max_total_size,
-            });
-        }
-        if ratio_exceeded(size, compressed, limits) {
-            return Err(Error::LimitExceeded {
-                what: LimitKind::CompressionRatio,
-                limit: limits.max_ratio,
-            });
-        }
+        add_to_total(&mut total, size, limits)?;
+        check_ratio(size, compressed, limits)?;
         planned.push(Planned {
             index,
             name,
@@ -244,7 +223,8 @@ pub(crate) fn open<R: Read + Seek>(
         let mut file = archive
             .by_index_with_options(plan.index, options)
             .map_err(map_read_error)?;
-        let data: Zeroizing<Vec<u8>> = read_exactly_declared(&mut file, plan.size, map_io)?;
+        let data: Zeroizing<Vec<u8>> =
+            read_exactly_declared(&mut file, plan.size, decoder_io_error)?;
         entries.push(Entry::from_parts(plan.name, data, plan.unix_mode));
     }
     Ok(entries)

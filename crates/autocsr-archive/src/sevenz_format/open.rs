@@ -17,7 +17,7 @@ use super::{
 use crate::entry::{Entry, check_unique, validate_name};
 use crate::error::{Error, LimitKind};
 use crate::options::Limits;
-use crate::read_util::{ratio_exceeded, read_exactly_declared};
+use crate::read_util::{add_to_total, check_ratio, decoder_io_error, read_exactly_declared};
 
 /// sevenz-rust2 keeps the last derived AES key (and a SHA-256 of salt and password) in a
 /// process-wide cache. Opening a tiny archive of our own, sealed with one key-derivation
@@ -69,12 +69,7 @@ fn map_io(io: std::io::Error) -> Error {
             _ => Error::Corrupt,
         };
     }
-    match io.kind() {
-        std::io::ErrorKind::InvalidData
-        | std::io::ErrorKind::Other
-        | std::io::ErrorKind::InvalidInput => Error::Corrupt,
-        _ => Error::Io(io),
-    }
+    decoder_io_error(io)
 }
 
 /// Decoder memory budget handed to sevenz-rust2 (header buffer and LZMA dictionaries):
@@ -151,13 +146,7 @@ fn open_with_password<R: Read + Seek>(
         if file.is_directory && file.has_stream {
             return Err(Error::Corrupt);
         }
-        total = total.saturating_add(file.size);
-        if total > limits.max_total_size {
-            return Err(Error::LimitExceeded {
-                what: LimitKind::TotalSize,
-                limit: limits.max_total_size,
-            });
-        }
+        add_to_total(&mut total, file.size, limits)?;
     }
     check_unique(archive.files.iter().map(|file| file.name.as_str()))?;
 
@@ -185,12 +174,7 @@ fn open_with_password<R: Read + Seek>(
     let pack_sizes = archive.pack_sizes();
     if pack_sizes.len() == archive.blocks.len() {
         for (block, packed) in archive.blocks.iter().zip(pack_sizes) {
-            if ratio_exceeded(block.get_unpack_size(), *packed, limits) {
-                return Err(Error::LimitExceeded {
-                    what: LimitKind::CompressionRatio,
-                    limit: limits.max_ratio,
-                });
-            }
+            check_ratio(block.get_unpack_size(), *packed, limits)?;
         }
     } else {
         let unpacked: u64 = archive
@@ -199,12 +183,7 @@ fn open_with_password<R: Read + Seek>(
             .map(|block| block.get_unpack_size())
             .sum();
         let packed: u64 = pack_sizes.iter().sum();
-        if ratio_exceeded(unpacked, packed, limits) {
-            return Err(Error::LimitExceeded {
-                what: LimitKind::CompressionRatio,
-                limit: limits.max_ratio,
-            });
-        }
+        check_ratio(unpacked, packed, limits)?;
     }
 
     // Decode block by block; each entry is read up to its declared size only.
