@@ -115,16 +115,8 @@ pub(crate) fn finish(result: Result<Outcome, CliError>, json: bool) -> u8 {
 fn report_error(err: &CliError, json: bool) -> u8 {
     eprint_error(err);
     if json {
-        let body = serde_json::json!({
-            "error": {
-                "kind": err.failure().kind(),
-                "exit_code": err.failure().exit_code(),
-                "message": err.message(),
-                "causes": err.causes(),
-            }
-        });
         // Best effort: the error is on stderr already.
-        let _ = print_json(&body);
+        print_error_json(err);
     }
     err.failure().exit_code()
 }
@@ -137,12 +129,17 @@ pub(crate) fn usage_error_json(rendered: &str) {
         .unwrap_or("invalid usage")
         .trim_start_matches("error: ")
         .to_owned();
+    print_error_json(&CliError::new(Failure::Usage, message));
+}
+
+/// The one shape every `--json` error has on stdout, best effort.
+fn print_error_json(err: &CliError) {
     let body = serde_json::json!({
         "error": {
-            "kind": Failure::Usage.kind(),
-            "exit_code": Failure::Usage.exit_code(),
-            "message": message,
-            "causes": [],
+            "kind": err.failure().kind(),
+            "exit_code": err.failure().exit_code(),
+            "message": err.message(),
+            "causes": err.causes(),
         }
     });
     let _ = print_json(&body);
