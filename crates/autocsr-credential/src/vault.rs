@@ -112,7 +112,7 @@ impl Vault {
             clock: Arc::new(SystemClock),
             audit: Arc::new(NoAudit),
             key_wrapper: None,
-            epoch_ms: 24 * 60 * 60 * 1000,
+            epoch_ms: DEFAULT_EPOCH.as_secs() * 1000,
             code_length: CodeLength::DEFAULT,
         }
     }
@@ -292,19 +292,21 @@ impl Vault {
     /// Refuses tombstones, and destroys a sealed record whose window has closed.
     fn refuse_unless_open(&self, record: &StoredRecord, now: u64) -> Result<(), Error> {
         let expired_at = from_millis(record.expires_at_ms);
-        match record.body {
-            RecordBody::Expired { .. } => Err(Error::Expired { expired_at }),
-            RecordBody::Revoked { .. } => Err(Error::Revoked),
-            RecordBody::Sealed { .. } if now >= record.expires_at_ms => {
-                let tombstone = RecordBody::Expired {
-                    destroyed_at_ms: now,
-                };
-                if self.records.destroy(&record.order_id, &tombstone)? {
-                    self.emit(AuditKind::Expired, &record.order_id, now);
+        match state_at(record, now) {
+            CredentialState::Available => Ok(()),
+            CredentialState::Revoked => Err(Error::Revoked),
+            CredentialState::Expired => {
+                // Still sealed although its window has closed: destroy it now.
+                if matches!(record.body, RecordBody::Sealed { .. }) {
+                    let tombstone = RecordBody::Expired {
+                        destroyed_at_ms: now,
+                    };
+                    if self.records.destroy(&record.order_id, &tombstone)? {
+                        self.emit(AuditKind::Expired, &record.order_id, now);
+                    }
                 }
                 Err(Error::Expired { expired_at })
             }
-            RecordBody::Sealed { .. } => Ok(()),
         }
     }
 
@@ -316,14 +318,8 @@ impl Vault {
         validate_order_id(order_id)?;
         let now = self.now_ms()?;
         let record = self.records.load(order_id)?.ok_or(Error::NotFound)?;
-        let state = match record.body {
-            RecordBody::Revoked { .. } => CredentialState::Revoked,
-            RecordBody::Expired { .. } => CredentialState::Expired,
-            RecordBody::Sealed { .. } if now >= record.expires_at_ms => CredentialState::Expired,
-            RecordBody::Sealed { .. } => CredentialState::Available,
-        };
         Ok(Status {
-            state,
+            state: state_at(&record, now),
             created_at: from_millis(record.created_at_ms),
             expires_at: from_millis(record.expires_at_ms),
             reveal_count: record.reveal_count,
@@ -434,6 +430,17 @@ impl Vault {
             });
         }
         Ok(key)
+    }
+}
+
+/// What a record is at `now`: a sealed record is expired from its `expires_at` on, even
+/// before anything has destroyed it (reads stay lazy; `reveal` and `purge` destroy).
+fn state_at(record: &StoredRecord, now: u64) -> CredentialState {
+    match record.body {
+        RecordBody::Revoked { .. } => CredentialState::Revoked,
+        RecordBody::Expired { .. } => CredentialState::Expired,
+        RecordBody::Sealed { .. } if now >= record.expires_at_ms => CredentialState::Expired,
+        RecordBody::Sealed { .. } => CredentialState::Available,
     }
 }
 
