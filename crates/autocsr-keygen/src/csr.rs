@@ -20,7 +20,7 @@ use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 use x509_cert::request::{CertReq, RequestBuilder};
 
 use crate::error::{Error, Result};
-use crate::key::{ID_EC_PUBLIC_KEY, RSA_ENCRYPTION, SECP256R1, SECP384R1};
+use crate::key::{ID_EC_PUBLIC_KEY, KeyAlgorithm, RSA_ENCRYPTION, SECP256R1, SECP384R1};
 use crate::names::check_dns_name;
 
 /// The most subjectAltNames (DNS names plus IP addresses) one CSR may carry.
@@ -483,7 +483,7 @@ impl CsrVerifier {
                     }
                 })?;
                 use rsa::traits::PublicKeyParts;
-                if !matches!(key.n().bit_width(), 2048 | 3072 | 4096) {
+                if KeyAlgorithm::from_rsa_bits(key.n().bit_width()).is_none() {
                     return Err(Error::SignerKeyMismatch {
                         reason: "RSA modulus is not 2048, 3072 or 4096 bits",
                     });

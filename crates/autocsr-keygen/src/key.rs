@@ -91,7 +91,8 @@ impl KeyAlgorithm {
         }
     }
 
-    fn from_rsa_bits(bits: u32) -> Option<KeyAlgorithm> {
+    /// The RSA algorithm for a modulus of `bits` bits, if it is one of the allowed sizes.
+    pub(crate) fn from_rsa_bits(bits: u32) -> Option<KeyAlgorithm> {
         match bits {
             2048 => Some(KeyAlgorithm::Rsa2048),
             3072 => Some(KeyAlgorithm::Rsa3072),
