@@ -32,7 +32,7 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome, CliError> {
     let json = cli.json;
     match cli.command {
         Command::Order(args) => order(&open_vault(cli.data_dir)?, &args, json),
-        Command::Reveal(args) => reveal(&open_vault(cli.data_dir)?, &args.order_id),
+        Command::Reveal(args) => reveal(&open_vault(cli.data_dir)?, &args.order_id, json),
         Command::Status(args) => status(&open_vault(cli.data_dir)?, &args.order_id),
         Command::Revoke(args) => revoke(&open_vault(cli.data_dir)?, &args.order_id),
         Command::Purge => purge(&open_vault(cli.data_dir)?),
@@ -135,19 +135,8 @@ fn order(pipeline: &DefaultAutoCsr, args: &OrderArgs, json: bool) -> Result<Outc
         .collect();
     // From here until it is printed, the code lives only in zeroizing buffers.
     let code = order.unlock_code().reveal();
-    let human = lines(
-        &[
-            ("Order", order_id.as_str()),
-            ("Archive", &archive),
-            ("CSR", &csr),
-            ("Unlock code", code.expose_secret()),
-            ("Expires", &expires_at),
-            ("Key", key),
-            ("Format", format),
-        ],
-        &warnings,
-    );
     Outcome::carrying_secret(
+        json,
         &OrderJson {
             archive: &archive,
             csr: &csr,
@@ -157,7 +146,20 @@ fn order(pipeline: &DefaultAutoCsr, args: &OrderArgs, json: bool) -> Result<Outc
             order_id: order_id.as_str(),
             unlock_code: code.expose_secret(),
         },
-        human,
+        || {
+            lines(
+                &[
+                    ("Order", order_id.as_str()),
+                    ("Archive", &archive),
+                    ("CSR", &csr),
+                    ("Unlock code", code.expose_secret()),
+                    ("Expires", &expires_at),
+                    ("Key", key),
+                    ("Format", format),
+                ],
+                &warnings,
+            )
+        },
     )
 }
 
@@ -208,7 +210,7 @@ struct RevealJson<'a> {
     unlock_code: &'a str,
 }
 
-fn reveal(pipeline: &DefaultAutoCsr, order_id: &str) -> Result<Outcome, CliError> {
+fn reveal(pipeline: &DefaultAutoCsr, order_id: &str, json: bool) -> Result<Outcome, CliError> {
     let revealed = pipeline
         .vault()
         .reveal(order_id)
@@ -221,23 +223,25 @@ fn reveal(pipeline: &DefaultAutoCsr, order_id: &str) -> Result<Outcome, CliError
     let reveals = revealed.reveal_count.to_string();
     // From here until it is printed, the code lives only in zeroizing buffers.
     let code = revealed.code.reveal();
-    let human = lines(
-        &[
-            ("Order", order_id),
-            ("Unlock code", code.expose_secret()),
-            ("Expires", &expires),
-            ("Reveals", &reveals),
-        ],
-        "",
-    );
     Outcome::carrying_secret(
+        json,
         &RevealJson {
             expires_at: &expires_at,
             order_id,
             reveal_count: revealed.reveal_count,
             unlock_code: code.expose_secret(),
         },
-        human,
+        || {
+            lines(
+                &[
+                    ("Order", order_id),
+                    ("Unlock code", code.expose_secret()),
+                    ("Expires", &expires),
+                    ("Reveals", &reveals),
+                ],
+                "",
+            )
+        },
     )
 }
 

@@ -34,16 +34,23 @@ impl Outcome {
         })
     }
 
-    /// For output that carries the unlock code. `json` is serialized straight from fields that
-    /// borrow the code (a `Value` would copy it into a `String` of its own), so it must declare
-    /// its fields in alphabetical order to print like [`Outcome::new`]; build `human` with
-    /// [`lines`], which never reallocates.
+    /// For output that carries the unlock code. Only the form that will be printed is built
+    /// (`as_json` is `--json`), so the code is copied once. `json` is serialized straight
+    /// from fields that borrow the code (a `Value` would copy it into a `String` of its
+    /// own), so it must declare its fields in alphabetical order to print like
+    /// [`Outcome::new`]; `human` should build with [`lines`], which never reallocates.
     pub(crate) fn carrying_secret(
+        as_json: bool,
         json: &impl Serialize,
-        human: Zeroizing<String>,
+        human: impl FnOnce() -> Zeroizing<String>,
     ) -> Result<Outcome, CliError> {
+        let (json, human) = if as_json {
+            (to_json(json)?, Zeroizing::new(String::new()))
+        } else {
+            (Zeroizing::new(Vec::new()), human())
+        };
         Ok(Outcome {
-            json: to_json(json)?,
+            json,
             human,
             refusal: None,
         })
@@ -274,14 +281,33 @@ mod tests {
     #[test]
     fn debug_never_shows_the_texts() {
         let code = "QQF3A-Y53W6-F3X5Y-QXCE8-A8M1G-G7Y";
-        let outcome = Outcome::carrying_secret(
-            &serde_json::json!({ "unlock_code": code }),
-            lines(&[("Unlock code", code)], ""),
-        )
+        for as_json in [false, true] {
+            let outcome = Outcome::carrying_secret(
+                as_json,
+                &serde_json::json!({ "unlock_code": code }),
+                || lines(&[("Unlock code", code)], ""),
+            )
+            .unwrap();
+            let debug = format!("{outcome:?}");
+            assert!(!debug.contains(code), "{debug}");
+            assert_eq!(debug, "Outcome { refusal: None, .. }");
+        }
+    }
+
+    #[test]
+    fn a_secret_is_rendered_only_in_the_form_that_is_printed() {
+        let code = "QQF3A-Y53W6-F3X5Y-QXCE8-A8M1G-G7Y";
+        let json = serde_json::json!({ "unlock_code": code });
+        let as_json = Outcome::carrying_secret(true, &json, || {
+            panic!("the human text was built for --json")
+        })
         .unwrap();
-        let debug = format!("{outcome:?}");
-        assert!(!debug.contains(code), "{debug}");
-        assert_eq!(debug, "Outcome { refusal: None, .. }");
+        assert!(as_json.human.is_empty());
+        assert_eq!(*as_json.json, *to_json(&json).unwrap());
+        let as_text =
+            Outcome::carrying_secret(false, &json, || lines(&[("Unlock code", code)], "")).unwrap();
+        assert!(as_text.json.is_empty());
+        assert!(as_text.human.contains(code));
     }
 
     #[test]
