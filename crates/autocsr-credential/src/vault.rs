@@ -187,7 +187,8 @@ impl Vault {
     /// [`Error::AlreadyExists`] (never overwrites), [`Error::Randomness`], storage errors.
     pub fn issue(&self, order_id: &str, window: Duration) -> Result<IssuedCredential, Error> {
         let code = UnlockCode::generate_os(self.code_length)?;
-        self.issue_with_code(order_id, &code, window)
+        let expires_at = self.store_codes(&[(order_id, &code)], window)?;
+        Ok(IssuedCredential { code, expires_at })
     }
 
     /// Stores a code the caller drew already (the pipeline seals and verifies the archive
@@ -201,16 +202,10 @@ impl Vault {
         code: &UnlockCode,
         window: Duration,
     ) -> Result<IssuedCredential, Error> {
-        validate_order_id(order_id)?;
-        let now = self.now_ms()?;
-        let (expires, epoch) = self.window_bounds(now, window)?;
-        let key = self.epoch_key_for_issue(epoch)?;
-        let record = record::seal(code, order_id, now, expires, epoch, &key, random_nonce()?)?;
-        self.records.insert_all(core::slice::from_ref(&record))?;
-        self.emit(AuditKind::Issued, order_id, now);
+        let expires_at = self.store_codes(&[(order_id, code)], window)?;
         Ok(IssuedCredential {
             code: code.clone(),
-            expires_at: from_millis(expires),
+            expires_at,
         })
     }
 
@@ -224,35 +219,48 @@ impl Vault {
         order_ids: &[S],
         window: Duration,
     ) -> Result<Vec<IssuedCredential>, Error> {
-        for id in order_ids {
-            validate_order_id(id.as_ref())?;
+        // Codes first, as `issue` does.
+        let codes = order_ids
+            .iter()
+            .map(|_| UnlockCode::generate_os(self.code_length))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let items: Vec<(&str, &UnlockCode)> = order_ids
+            .iter()
+            .map(AsRef::as_ref)
+            .zip(codes.iter())
+            .collect();
+        let expires_at = self.store_codes(&items, window)?;
+        Ok(codes
+            .into_iter()
+            .map(|code| IssuedCredential { code, expires_at })
+            .collect())
+    }
+
+    /// The one issuing path: validates every order id, seals one record per (id, code)
+    /// under the epoch key for the window, stores them all in one transaction (all or
+    /// none), then records the audit events. Returns the common expiry.
+    fn store_codes(
+        &self,
+        items: &[(&str, &UnlockCode)],
+        window: Duration,
+    ) -> Result<SystemTime, Error> {
+        for (order_id, _) in items {
+            validate_order_id(order_id)?;
         }
         let now = self.now_ms()?;
         let (expires, epoch) = self.window_bounds(now, window)?;
         let key = self.epoch_key_for_issue(epoch)?;
-        let mut records = Vec::with_capacity(order_ids.len());
-        let mut issued = Vec::with_capacity(order_ids.len());
-        for id in order_ids {
-            let code = UnlockCode::generate_os(self.code_length)?;
-            records.push(record::seal(
-                &code,
-                id.as_ref(),
-                now,
-                expires,
-                epoch,
-                &key,
-                random_nonce()?,
-            )?);
-            issued.push(IssuedCredential {
-                code,
-                expires_at: from_millis(expires),
-            });
-        }
+        let records = items
+            .iter()
+            .map(|&(order_id, code)| {
+                record::seal(code, order_id, now, expires, epoch, &key, random_nonce()?)
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
         self.records.insert_all(&records)?;
-        for id in order_ids {
-            self.emit(AuditKind::Issued, id.as_ref(), now);
+        for (order_id, _) in items {
+            self.emit(AuditKind::Issued, order_id, now);
         }
-        Ok(issued)
+        Ok(from_millis(expires))
     }
 
     /// Reveals the code while the window is open.
