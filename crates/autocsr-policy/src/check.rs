@@ -62,6 +62,14 @@ enum Curve {
     P521,
 }
 
+/// An EC public key, parsed (and its point checked) once by the key analysis and reused
+/// by the signature check.
+enum EcVerifier {
+    P256(p256::ecdsa::VerifyingKey),
+    P384(p384::ecdsa::VerifyingKey),
+    P521(p521::ecdsa::VerifyingKey),
+}
+
 /// What the key analysis learned, for the signature check and the summary.
 enum KeyInfo {
     /// `verifier` is `None` when the key cannot be used to verify (a key error exists).
@@ -70,9 +78,10 @@ enum KeyInfo {
         verifier: Option<rsa::PublicKey>,
         exponent_too_big_to_verify: bool,
     },
+    /// `verifier` is `None` when the point is not on the curve (already reported).
     Ec {
         curve: Curve,
-        point: Option<Vec<u8>>,
+        verifier: Option<EcVerifier>,
     },
     /// Not allowed (already reported) or not decodable.
     Other,
@@ -515,22 +524,24 @@ fn check_ec_key(spki: &SubjectPublicKeyInfoOwned, findings: &mut Vec<Finding>) -
         }
     };
     let point = spki.subject_public_key.as_bytes().unwrap_or_default();
-    let valid = match curve {
-        Curve::P256 => p256::ecdsa::VerifyingKey::from_sec1_bytes(point).is_ok(),
-        Curve::P384 => p384::ecdsa::VerifyingKey::from_sec1_bytes(point).is_ok(),
-        Curve::P521 => p521::ecdsa::VerifyingKey::from_sec1_bytes(point).is_ok(),
+    let verifier = match curve {
+        Curve::P256 => p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
+            .ok()
+            .map(EcVerifier::P256),
+        Curve::P384 => p384::ecdsa::VerifyingKey::from_sec1_bytes(point)
+            .ok()
+            .map(EcVerifier::P384),
+        Curve::P521 => p521::ecdsa::VerifyingKey::from_sec1_bytes(point)
+            .ok()
+            .map(EcVerifier::P521),
     };
-    if !valid {
+    if verifier.is_none() {
         findings.push(Finding::new(
             ids::KEY_EC_POINT_INVALID,
             "the EC public key is not a valid point on its curve (BR 6.1.6)",
         ));
-        return KeyInfo::Ec { curve, point: None };
     }
-    KeyInfo::Ec {
-        curve,
-        point: Some(point.to_vec()),
-    }
+    KeyInfo::Ec { curve, verifier }
 }
 
 fn curve_name(id: ObjectIdentifier) -> String {
@@ -723,12 +734,12 @@ fn verify_signature(
         (
             Scheme::Ecdsa(hash),
             KeyInfo::Ec {
-                curve,
-                point: Some(point),
+                verifier: Some(verifier),
+                ..
             },
-        ) => verify_ecdsa(*curve, point, &hash.digest(tbs), signature),
+        ) => verify_ecdsa(verifier, &hash.digest(tbs), signature),
         // The key is already reported (invalid point or not allowed).
-        (Scheme::Ecdsa(_), KeyInfo::Ec { point: None, .. }) | (_, KeyInfo::Other) => Ok(()),
+        (Scheme::Ecdsa(_), KeyInfo::Ec { verifier: None, .. }) | (_, KeyInfo::Other) => Ok(()),
         _ => Err("the signature algorithm does not match the public key type"),
     };
     if let Err(message) = outcome {
@@ -790,35 +801,19 @@ fn verify_rsa(
 }
 
 fn verify_ecdsa(
-    curve: Curve,
-    point: &[u8],
+    verifier: &EcVerifier,
     prehash: &[u8],
     signature: &[u8],
 ) -> Result<(), &'static str> {
     use p256::ecdsa::signature::hazmat::PrehashVerifier;
     const BAD: &str = "the self-signature does not verify with the CSR's public key";
-    let ok = match curve {
-        Curve::P256 => match (
-            p256::ecdsa::VerifyingKey::from_sec1_bytes(point),
-            p256::ecdsa::DerSignature::from_bytes(signature),
-        ) {
-            (Ok(key), Ok(sig)) => key.verify_prehash(prehash, &sig).is_ok(),
-            _ => false,
-        },
-        Curve::P384 => match (
-            p384::ecdsa::VerifyingKey::from_sec1_bytes(point),
-            p384::ecdsa::DerSignature::from_bytes(signature),
-        ) {
-            (Ok(key), Ok(sig)) => key.verify_prehash(prehash, &sig).is_ok(),
-            _ => false,
-        },
-        Curve::P521 => match (
-            p521::ecdsa::VerifyingKey::from_sec1_bytes(point),
-            p521::ecdsa::DerSignature::from_bytes(signature),
-        ) {
-            (Ok(key), Ok(sig)) => key.verify_prehash(prehash, &sig).is_ok(),
-            _ => false,
-        },
+    let ok = match verifier {
+        EcVerifier::P256(key) => p256::ecdsa::DerSignature::from_bytes(signature)
+            .is_ok_and(|sig| key.verify_prehash(prehash, &sig).is_ok()),
+        EcVerifier::P384(key) => p384::ecdsa::DerSignature::from_bytes(signature)
+            .is_ok_and(|sig| key.verify_prehash(prehash, &sig).is_ok()),
+        EcVerifier::P521(key) => p521::ecdsa::DerSignature::from_bytes(signature)
+            .is_ok_and(|sig| key.verify_prehash(prehash, &sig).is_ok()),
     };
     if ok { Ok(()) } else { Err(BAD) }
 }
