@@ -242,13 +242,20 @@ impl PrivateKey {
     /// # Errors
     /// [`Error::KeyEncoding`] if encoding fails.
     pub fn to_pkcs8_der(&self) -> Result<SecretSlice<u8>> {
-        let document = match &self.material {
+        Ok(SecretSlice::from(
+            self.pkcs8_document()?.as_bytes().to_vec(),
+        ))
+    }
+
+    /// The one place the key is encoded as PKCS#8 (a wiping `SecretDocument`), for the
+    /// DER, PEM and encrypted exports.
+    fn pkcs8_document(&self) -> Result<der::SecretDocument> {
+        match &self.material {
             KeyMaterial::Rsa(key) => key.to_pkcs8_der(),
             KeyMaterial::P256(key) => key.to_pkcs8_der(),
             KeyMaterial::P384(key) => key.to_pkcs8_der(),
         }
-        .map_err(|_| Error::KeyEncoding)?;
-        Ok(SecretSlice::from(document.as_bytes().to_vec()))
+        .map_err(|_| Error::KeyEncoding)
     }
 
     /// The unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`, LF line endings).
@@ -256,12 +263,10 @@ impl PrivateKey {
     /// # Errors
     /// [`Error::KeyEncoding`] if encoding fails.
     pub fn to_pkcs8_pem(&self) -> Result<SecretString> {
-        let pem = match &self.material {
-            KeyMaterial::Rsa(key) => key.to_pkcs8_pem(LineEnding::LF),
-            KeyMaterial::P256(key) => key.to_pkcs8_pem(LineEnding::LF),
-            KeyMaterial::P384(key) => key.to_pkcs8_pem(LineEnding::LF),
-        }
-        .map_err(|_| Error::KeyEncoding)?;
+        let pem = self
+            .pkcs8_document()?
+            .to_pem("PRIVATE KEY", LineEnding::LF)
+            .map_err(|_| Error::KeyEncoding)?;
         Ok(SecretString::from(pem.as_str()))
     }
 
@@ -312,9 +317,8 @@ impl PrivateKey {
             pkcs8::pkcs5::Error::Rng => Error::Rng,
             _ => Error::KeyEncoding,
         })?;
-        let plain = self.to_pkcs8_der()?;
-        let info =
-            PrivateKeyInfoRef::try_from(plain.expose_secret()).map_err(|_| Error::KeyEncoding)?;
+        let plain = self.pkcs8_document()?;
+        let info: PrivateKeyInfoRef<'_> = plain.decode_msg().map_err(|_| Error::KeyEncoding)?;
         info.encrypt_with_params(parameters, passphrase.as_bytes())
             .map_err(|_| Error::KeyEncoding)
     }
