@@ -1,6 +1,11 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
-#![allow(clippy::expect_used, clippy::unwrap_used, reason = "test helpers")]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers"
+)]
 
 use core::convert::Infallible;
 
@@ -92,3 +97,32 @@ impl TryRng for FailingRng {
 }
 
 impl TryCryptoRng for FailingRng {}
+
+/// Checks a CSR's self-signature with the RustCrypto verifiers directly (not the crate's
+/// own code path). Panics on any other signature algorithm.
+pub(crate) fn verify_signature_independently(request: &x509_cert::request::CertReq) {
+    use der::Encode;
+    use signature::Verifier;
+    use spki::DecodePublicKey;
+    let message = request.info.to_der().unwrap();
+    let spki = request.info.public_key.to_der().unwrap();
+    let signature = request.signature.raw_bytes();
+    match request.algorithm.oid.to_string().as_str() {
+        "1.2.840.113549.1.1.11" => {
+            let key = rsa::pkcs1v15::VerifyingKey::<Sha256>::from_public_key_der(&spki).unwrap();
+            let signature = rsa::pkcs1v15::Signature::try_from(signature).unwrap();
+            key.verify(&message, &signature).unwrap();
+        }
+        "1.2.840.10045.4.3.2" => {
+            let key = p256::ecdsa::VerifyingKey::from_public_key_der(&spki).unwrap();
+            let signature = p256::ecdsa::DerSignature::try_from(signature).unwrap();
+            key.verify(&message, &signature).unwrap();
+        }
+        "1.2.840.10045.4.3.3" => {
+            let key = p384::ecdsa::VerifyingKey::from_public_key_der(&spki).unwrap();
+            let signature = p384::ecdsa::DerSignature::try_from(signature).unwrap();
+            key.verify(&message, &signature).unwrap();
+        }
+        other => panic!("unexpected signature algorithm {other}"),
+    }
+}
