@@ -195,6 +195,25 @@ fn eight_threads_issue_reveal_revoke_and_purge() {
                     .nth((i * 7919 + t * 31) % n)
                     .map(|(k, v)| (k.clone(), v.clone()))
             };
+            // A reveal must never succeed after expiry or return another order's code.
+            let check_reveal = |id: &str, text: &str| {
+                let before = clock.now();
+                match vault.reveal(id) {
+                    Ok(r) => {
+                        if r.expires_at <= before {
+                            violations
+                                .lock()
+                                .unwrap()
+                                .push(format!("reveal after expiry: {id}"));
+                        }
+                        if r.code.reveal().expose_secret() != text {
+                            violations.lock().unwrap().push(format!("wrong code: {id}"));
+                        }
+                    }
+                    Err(Error::Expired { .. } | Error::Revoked | Error::NotFound) => {}
+                    Err(e) => violations.lock().unwrap().push(format!("{id}: {e}")),
+                }
+            };
             for i in 0..40usize {
                 match t {
                     0..=3 => {
@@ -206,22 +225,7 @@ fn eight_threads_issue_reveal_revoke_and_purge() {
                             .lock()
                             .unwrap()
                             .insert(id.clone(), (text.clone(), cred.expires_at));
-                        let before = clock.now();
-                        match vault.reveal(&id) {
-                            Ok(r) => {
-                                if r.expires_at <= before {
-                                    violations
-                                        .lock()
-                                        .unwrap()
-                                        .push(format!("reveal after expiry: {id}"));
-                                }
-                                if r.code.reveal().expose_secret() != text {
-                                    violations.lock().unwrap().push(format!("wrong code: {id}"));
-                                }
-                            }
-                            Err(Error::Expired { .. } | Error::Revoked | Error::NotFound) => {}
-                            Err(e) => violations.lock().unwrap().push(format!("{id}: {e}")),
-                        }
+                        check_reveal(&id, &text);
                     }
                     4 => {
                         if let Some((id, _)) = pick(i)
@@ -249,25 +253,7 @@ fn eight_threads_issue_reveal_revoke_and_purge() {
                     }
                     _ => {
                         if let Some((id, (text, _))) = pick(i) {
-                            let before = clock.now();
-                            match vault.reveal(&id) {
-                                Ok(r) => {
-                                    if r.expires_at <= before {
-                                        violations
-                                            .lock()
-                                            .unwrap()
-                                            .push(format!("reveal after expiry: {id}"));
-                                    }
-                                    if r.code.reveal().expose_secret() != text {
-                                        violations
-                                            .lock()
-                                            .unwrap()
-                                            .push(format!("wrong code: {id}"));
-                                    }
-                                }
-                                Err(Error::Expired { .. } | Error::Revoked | Error::NotFound) => {}
-                                Err(e) => violations.lock().unwrap().push(format!("{id}: {e}")),
-                            }
+                            check_reveal(&id, &text);
                         }
                     }
                 }
