@@ -5,7 +5,6 @@
 mod check;
 mod finding;
 mod intake;
-mod lifecycle;
 mod names;
 pub mod weak;
 
@@ -15,7 +14,6 @@ use std::sync::Arc;
 
 pub use finding::{Finding, Report, Severity, ids};
 pub use intake::MAX_INPUT_LEN;
-pub use lifecycle::{DEFAULT_REMINDER_LEAD, DEFAULT_WINDOW, Lifecycle, LifecycleState, NextAction};
 pub use weak::{DebianWeakKeys, RsaBlocklist};
 
 /// Errors of this crate. Checks never fail: they return a [`Report`]; only building the
