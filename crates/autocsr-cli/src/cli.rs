@@ -5,9 +5,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
 
 /// AutoCSR: a fresh key and CSR for a TLS certificate order, sealed in an AES archive whose
 /// unlock code is revealed only for a limited window and never kept afterwards.
+// `Debug` is derived all the way down: the one secret on a command line, `open --code`,
+// is a `SecretString`, whose `Debug` is redacted.
 #[derive(Debug, Parser)]
 #[command(name = "autocsr", version, propagate_version = true)]
 pub(crate) struct Cli {
@@ -68,7 +71,8 @@ pub(crate) struct OrderArgs {
     #[arg(long, value_name = "CC")]
     pub(crate) country: Option<String>,
 
-    /// How long the unlock code may be revealed (humantime: 7d, 12h, 90s, ...).
+    /// How long the unlock code may be revealed (humantime: 7d, 12h, 90s, ...): whole
+    /// seconds, from 1s to 366d.
     #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_window)]
     pub(crate) reveal_window: Duration,
 
@@ -105,8 +109,8 @@ pub(crate) struct OpenArgs {
     /// The unlock code from the order page. Without it the code is asked for without echo
     /// (on a terminal) or read as one line from stdin. Prefer those: a command line is
     /// visible to other users of the machine.
-    #[arg(long, value_name = "CODE")]
-    pub(crate) code: Option<String>,
+    #[arg(long, value_name = "CODE", value_parser = parse_secret)]
+    pub(crate) code: Option<SecretString>,
 
     /// Where to extract [default: a new directory named after the archive, next to it].
     /// Existing files are never overwritten.
@@ -166,12 +170,20 @@ impl FormatArg {
     }
 }
 
+/// A humantime duration inside the pipeline's bounds, checked here so that an impossible
+/// window is a usage error (exit 2) before anything is created.
 fn parse_window(text: &str) -> Result<Duration, String> {
     let window = humantime::parse_duration(text).map_err(|err| err.to_string())?;
-    if window.is_zero() {
-        return Err("the reveal window must be positive".to_owned());
-    }
+    autocsr::check_reveal_window(window).map_err(|err| match err {
+        autocsr::Error::InvalidRequest(reason) => reason.to_owned(),
+        other => other.to_string(),
+    })?;
     Ok(window)
+}
+
+/// Straight into a `SecretString`, so no `Debug` of the parsed command line shows it.
+fn parse_secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(text))
 }
 
 #[cfg(test)]
@@ -238,7 +250,17 @@ mod tests {
 
     #[test]
     fn zero_and_garbage_windows_are_usage_errors() {
-        for window in ["0s", "soon", "-1d"] {
+        for window in [
+            "0s",
+            "soon",
+            "-1d",
+            "1ns",
+            "999ms",
+            "1500ms",
+            "367d",
+            "7974y",
+            "1000000000y",
+        ] {
             let err = Cli::try_parse_from([
                 "autocsr",
                 "order",
@@ -250,6 +272,38 @@ mod tests {
             .unwrap_err();
             assert_eq!(err.exit_code(), 2, "{window}");
         }
+    }
+
+    #[test]
+    fn windows_from_one_second_to_366_days_parse() {
+        for (text, seconds) in [
+            ("1s", 1),
+            ("90s", 90),
+            ("7d", 7 * 86_400),
+            ("366d", 366 * 86_400),
+        ] {
+            assert_eq!(
+                parse_window(text),
+                Ok(Duration::from_secs(seconds)),
+                "{text}"
+            );
+        }
+    }
+
+    /// `Cli` derives `Debug` (a log line or a panic message may print it): the code given
+    /// with `--code` must not be in it.
+    #[test]
+    fn debug_of_the_command_line_never_shows_the_code() {
+        let code = "QQF3A-Y53W6-F3X5Y-QXCE8-A8M1G-G7Y";
+        let cli = Cli::try_parse_from(["autocsr", "open", "a.zip", "--code", code]).unwrap();
+        let debug = format!("{cli:?}");
+        assert!(!debug.contains(code), "{debug}");
+        assert!(!debug.contains("QQF3A"), "{debug}");
+        let Command::Open(open) = &cli.command else {
+            panic!("not open");
+        };
+        use secrecy::ExposeSecret as _;
+        assert_eq!(open.code.as_ref().unwrap().expose_secret(), code);
     }
 
     #[test]

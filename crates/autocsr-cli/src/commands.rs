@@ -20,8 +20,9 @@ use crate::audit::{AUDIT_FILE, JsonLinesAudit};
 use crate::cli::{CheckCsrArgs, Cli, Command, OpenArgs, OrderArgs};
 use crate::datadir;
 use crate::failure::{CliError, Failure};
-use crate::files::{Reserved, read_capped};
-use crate::output::{Outcome, Spinner, lines, remaining, rfc3339};
+use crate::files::{self as output_files, Staged, read_capped};
+use crate::output;
+use crate::output::{NO_TAIL, Outcome, Spinner, lines, quoted, remaining, rfc3339, shown_path};
 
 /// Largest CSR accepted from a file or stdin (the policy refuses far smaller ones anyway).
 const MAX_CSR_BYTES: u64 = 4 * 1024 * 1024;
@@ -32,20 +33,42 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome, CliError> {
     let json = cli.json;
     match cli.command {
         Command::Order(args) => order(&open_vault(cli.data_dir)?, &args, json),
-        Command::Reveal(args) => reveal(&open_vault(cli.data_dir)?, &args.order_id, json),
-        Command::Status(args) => status(&open_vault(cli.data_dir)?, &args.order_id),
-        Command::Revoke(args) => revoke(&open_vault(cli.data_dir)?, &args.order_id),
+        Command::Reveal(args) => {
+            check_order_id(&args.order_id)?;
+            reveal(&open_vault(cli.data_dir)?, &args.order_id, json)
+        }
+        Command::Status(args) => {
+            check_order_id(&args.order_id)?;
+            status(&open_vault(cli.data_dir)?, &args.order_id)
+        }
+        Command::Revoke(args) => {
+            check_order_id(&args.order_id)?;
+            revoke(&open_vault(cli.data_dir)?, &args.order_id)
+        }
         Command::Purge => purge(&open_vault(cli.data_dir)?),
         Command::CheckCsr(args) => check_csr(&args),
         Command::Open(args) => open(&args),
     }
 }
 
+/// A malformed order id is a usage error (exit 2), refused before the vault is opened.
+fn check_order_id(order_id: &str) -> Result<(), CliError> {
+    autocsr::check_order_id(order_id).map_err(|_| {
+        CliError::new(
+            Failure::Usage,
+            format!(
+                "{} is not an order id (1 to 128 characters from A-Z, a-z, 0-9, '-', '_', '.' and ':')",
+                quoted(order_id)
+            ),
+        )
+    })
+}
+
 fn open_vault(chosen: Option<PathBuf>) -> Result<DefaultAutoCsr, CliError> {
     let dir = datadir::resolve(chosen)?;
     datadir::prepare(&dir)?;
     let vault = credential::Vault::open_sqlite(&dir).map_err(|err| {
-        CliError::other(format!("could not open the vault in {}", dir.display())).caused_by(err)
+        CliError::other(format!("could not open the vault in {}", shown_path(&dir))).caused_by(err)
     })?;
     let audit = JsonLinesAudit::new(dir.join(AUDIT_FILE));
     let pipeline = defaults::with_vault(vault.with_audit_sink(Arc::new(audit)));
@@ -81,52 +104,48 @@ fn order(pipeline: &DefaultAutoCsr, args: &OrderArgs, json: bool) -> Result<Outc
         request = request.with_country(country.clone());
     }
 
-    // Claim both output files before any work, so an order never ends with a stored code
-    // whose archive could not be written, and never overwrites anything.
+    // The output directory is checked (and the leftovers of killed orders cleaned up)
+    // before any work, so an unwritable `--out` costs no key generation.
     fs::create_dir_all(&args.out).map_err(|err| {
-        CliError::other(format!("could not create {}", args.out.display())).caused_by(err)
+        CliError::other(format!("could not create {}", shown_path(&args.out))).caused_by(err)
     })?;
+    output_files::remove_stale_temps(&args.out, SystemTime::now());
     let order_id = OrderId::generate()
         .map_err(|err| CliError::other("could not make an order id").caused_by(err))?;
     let extension = args.format.format().extension();
-    let mut archive_file =
-        Reserved::claim(args.out.join(format!("{order_id}.{extension}")), 0o600)?;
-    let mut csr_file = Reserved::claim(args.out.join(format!("{order_id}.csr")), 0o644)?;
+    let mut archive_file = Staged::create(&args.out, &format!("{order_id}.{extension}"), 0o600)?;
+    let mut csr_file = Staged::create(&args.out, &format!("{order_id}.csr"), 0o644)?;
 
     let spinner = Spinner::start(args.key.is_slow(), json, "generating the key pair");
-    let order = pipeline
-        .order_with_id(order_id.as_str(), &request)
+    let sealed = pipeline
+        .seal_with_id(order_id.as_str(), &request)
         .map_err(order_error)?;
     drop(spinner);
 
-    let written = archive_file
-        .fill(order.archive())
-        .and_then(|()| csr_file.fill(order.csr_pem().as_bytes()));
-    if let Err(err) = written {
-        // The code is stored but its archive is not on disk: destroy the code so nothing
-        // usable is left behind, and say so.
-        let revoked = pipeline.vault().revoke(order_id.as_str()).is_ok();
-        let note = if revoked {
-            "; the order was revoked"
-        } else {
-            "; revoking the order failed too, run `autocsr revoke` for it"
-        };
-        return Err(CliError::other(format!("{}{note}", err.message())));
-    }
-    let archive_path = archive_file.keep();
-    let csr_path = csr_file.keep();
+    // Both files complete under their final names first, then the code into the vault,
+    // then the code on stdout. Killed at any point, this leaves no final name holding a
+    // partial file and no stored code without both its files (docs/OPERATIONS.md).
+    archive_file.write(sealed.archive())?;
+    csr_file.write(sealed.csr_pem().as_bytes())?;
+    let archive_published = archive_file.publish()?;
+    let csr_published = csr_file.publish()?;
+    output_files::sync_dir(&args.out)?;
+    // If storing fails, dropping the two `Published` files removes them again.
+    let order = pipeline.store(sealed).map_err(order_error)?;
+    let archive_path = archive_published.keep();
+    let csr_path = csr_published.keep();
 
     let archive = archive_path.display().to_string();
     let csr = csr_path.display().to_string();
     let expires_at = rfc3339(order.expires_at());
     let key = order.key().as_str();
     let format = args.format.format().extension();
-    let warnings: String = order
+    let warnings: Vec<String> = order
         .warnings()
         .iter()
         .map(|warning| {
             format!(
-                "{}: {} ({})\n",
+                "{}: {} ({})",
                 warning.severity.as_str(),
                 warning.message,
                 warning.id
@@ -173,12 +192,20 @@ fn order_error(err: autocsr::Error) -> CliError {
         autocsr::Error::InvalidRequest(reason) => {
             CliError::new(Failure::Usage, format!("invalid order: {reason}"))
         }
+        // Bad input the key maker found (101 names, an organization over 64 characters):
+        // a usage error like the others, with the key maker's reason as the cause.
+        autocsr::Error::InvalidCsrRequest(_) => CliError::new(
+            Failure::Usage,
+            "invalid order: the requested subject or names cannot go into a CSR",
+        )
+        .caused_by(err),
         _ => CliError::other("the order failed and nothing was stored").caused_by(err),
     }
 }
 
 /// Maps the vault's answers to the documented exit codes and sentences.
 fn vault_error(err: credential::Error, order_id: &str) -> CliError {
+    let order_id = &quoted(order_id);
     match err {
         credential::Error::NotFound => CliError::new(
             Failure::UnknownOrder,
@@ -195,6 +222,18 @@ fn vault_error(err: credential::Error, order_id: &str) -> CliError {
             Failure::Revoked,
             format!("order {order_id} was revoked; reissue the certificate with a new CSR"),
         ),
+        credential::Error::Tampered => CliError::new(
+            Failure::Tampered,
+            format!(
+                "the vault record of order {order_id} failed authentication: it was edited, moved from another order, or its key is missing; treat this as an incident"
+            ),
+        )
+        .caused_by(err),
+        credential::Error::InvalidOrderId { .. } => CliError::new(
+            Failure::Usage,
+            format!("{order_id} is not an order id"),
+        )
+        .caused_by(err),
         other => CliError::other(format!("the vault could not answer for order {order_id}"))
             .caused_by(other),
     }
@@ -239,7 +278,7 @@ fn reveal(pipeline: &DefaultAutoCsr, order_id: &str, json: bool) -> Result<Outco
                     ("Expires", &expires),
                     ("Reveals", &reveals),
                 ],
-                "",
+                NO_TAIL,
             )
         },
     )
@@ -272,7 +311,7 @@ fn status(pipeline: &DefaultAutoCsr, order_id: &str) -> Result<Outcome, CliError
             ("Expires", &expires_at),
             ("Reveals", &status.reveal_count.to_string()),
         ],
-        "",
+        NO_TAIL,
     );
     Outcome::new(
         StatusJson {
@@ -302,7 +341,8 @@ fn revoke(pipeline: &DefaultAutoCsr, order_id: &str) -> Result<Outcome, CliError
             revoked: true,
         },
         Zeroizing::new(format!(
-            "Order {order_id} revoked: its unlock code is destroyed.\n"
+            "Order {} revoked: its unlock code is destroyed.\n",
+            output::escape_controls(order_id)
         )),
     )
 }
@@ -330,7 +370,7 @@ fn purge(pipeline: &DefaultAutoCsr) -> Result<Outcome, CliError> {
                 ("Records destroyed", &records.to_string()),
                 ("Epoch keys destroyed", &keys.to_string()),
             ],
-            "",
+            NO_TAIL,
         ),
     )
 }
@@ -354,7 +394,7 @@ fn check_csr(args: &CheckCsrArgs) -> Result<Outcome, CliError> {
     let input = if args.file.as_os_str() == "-" {
         read_capped(io::stdin().lock(), MAX_CSR_BYTES, "the CSR from stdin")?
     } else {
-        let what = args.file.display().to_string();
+        let what = shown_path(&args.file);
         let file = fs::File::open(&args.file)
             .map_err(|err| CliError::other(format!("could not open {what}")).caused_by(err))?;
         read_capped(file, MAX_CSR_BYTES, &what)?
@@ -381,12 +421,12 @@ fn check_csr(args: &CheckCsrArgs) -> Result<Outcome, CliError> {
     } else {
         names.join(", ")
     };
-    let listed: String = report
+    let listed: Vec<String> = report
         .findings()
         .iter()
         .map(|finding| {
             format!(
-                "{}: {} ({})\n",
+                "{}: {} ({})",
                 finding.severity.as_str(),
                 finding.message,
                 finding.id
@@ -435,7 +475,7 @@ fn csr_policy(weak_key_lists: &[PathBuf]) -> Result<policy::Policy, CliError> {
     }
     let mut list = policy::DebianWeakKeys::new();
     for path in weak_key_lists {
-        let what = path.display().to_string();
+        let what = shown_path(path);
         let text = fs::read_to_string(path)
             .map_err(|err| CliError::other(format!("could not read {what}")).caused_by(err))?;
         list.extend_from_text(&text).map_err(|err| {
@@ -459,14 +499,14 @@ struct OpenJson {
 fn open(args: &OpenArgs) -> Result<Outcome, CliError> {
     // The checksum catches a typo before any slow key derivation and says so. Each source
     // is parsed straight from where it was read, so no further copy of the code is made
-    // (clap's own `String` for `--code` remains: one more reason the help prefers the
-    // prompt).
+    // (clap's own copy of the `--code` argument remains: one more reason the help prefers
+    // the prompt).
     let code = match &args.code {
-        Some(code) => UnlockCode::parse(code).map_err(code_error)?,
+        Some(code) => UnlockCode::parse(code.expose_secret()).map_err(code_error)?,
         None => read_code()?,
     };
 
-    let what = args.archive.display().to_string();
+    let what = shown_path(&args.archive);
     let file = fs::File::open(&args.archive)
         .map_err(|err| CliError::other(format!("could not open {what}")).caused_by(err))?;
     let bytes = read_capped(file, MAX_ARCHIVE_BYTES, &what)?;
@@ -489,13 +529,13 @@ fn open(args: &OpenArgs) -> Result<Outcome, CliError> {
         .recursive(true)
         .create(&out)
         .map_err(|err| {
-            CliError::other(format!("could not create {}", out.display())).caused_by(err)
+            CliError::other(format!("could not create {}", shown_path(&out))).caused_by(err)
         })?;
     let written = opened.extract_to(&out).map_err(|err| {
-        CliError::other(format!("could not extract into {}", out.display())).caused_by(err)
+        CliError::other(format!("could not extract into {}", shown_path(&out))).caused_by(err)
     })?;
     let files: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
-    let listed: String = files.iter().map(|file| format!("  {file}\n")).collect();
+    let listed: Vec<String> = files.iter().map(|file| format!("  {file}")).collect();
     let human = lines(
         &[
             ("Archive", &what),
@@ -558,7 +598,7 @@ fn read_code() -> Result<UnlockCode, CliError> {
     if line.trim().is_empty() {
         return Err(CliError::new(
             Failure::Usage,
-            "no unlock code: pass --code CODE, type it at the prompt, or pipe it on stdin",
+            "no unlock code: type it at the prompt (run on a terminal) or pipe it on stdin",
         ));
     }
     UnlockCode::parse(&line).map_err(code_error)

@@ -21,6 +21,9 @@ pub(crate) enum Failure {
     WrongCode,
     /// 7: the order was revoked.
     Revoked,
+    /// 8: the vault record failed authentication (edited, moved to another order, or its
+    /// key is missing): an incident to alert on, never retried.
+    Tampered,
 }
 
 impl Failure {
@@ -33,6 +36,7 @@ impl Failure {
             Failure::PolicyRefused => 5,
             Failure::WrongCode => 6,
             Failure::Revoked => 7,
+            Failure::Tampered => 8,
         }
     }
 
@@ -46,6 +50,7 @@ impl Failure {
             Failure::PolicyRefused => "policy_refused",
             Failure::WrongCode => "wrong_code",
             Failure::Revoked => "revoked",
+            Failure::Tampered => "tampered",
         }
     }
 }
@@ -154,6 +159,7 @@ mod tests {
             (Failure::PolicyRefused, 5, "policy_refused"),
             (Failure::WrongCode, 6, "wrong_code"),
             (Failure::Revoked, 7, "revoked"),
+            (Failure::Tampered, 8, "tampered"),
         ];
         for (failure, code, kind) in table {
             assert_eq!(failure.exit_code(), code);

@@ -152,12 +152,75 @@ fn print_error_json(err: &CliError) {
     let _ = print_json(&body);
 }
 
+/// The error on stderr. Every line is escaped, whatever its source: a message may quote
+/// an order id, a path or a library's view of untrusted input.
 fn eprint_error(err: &CliError) {
     let mut stderr = io::stderr().lock();
-    let _ = writeln!(stderr, "error: {}", err.message());
+    let _ = writeln!(stderr, "error: {}", escape_controls(err.message()));
     for cause in err.causes() {
-        let _ = writeln!(stderr, "  caused by: {cause}");
+        let _ = writeln!(stderr, "  caused by: {}", escape_controls(&cause));
     }
+}
+
+/// The `--json` answer to `--help` (`{"help": TEXT}`) and `--version`
+/// (`{"version": VERSION}`), on stdout.
+pub(crate) fn help_or_version_json(key: &'static str, text: &str) -> Result<(), CliError> {
+    let mut body = serde_json::Map::new();
+    body.insert(key.to_owned(), serde_json::Value::String(text.to_owned()));
+    print_json(&serde_json::Value::Object(body))
+}
+
+/// True for characters that must not reach a terminal raw: C0 and C1 controls (ESC
+/// starts terminal escape sequences; CR and LF forge lines) and the Unicode bidirectional
+/// overrides (which reorder what is shown).
+fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with every unsafe character written as a Rust escape (`\u{1b}`, `\n`), so
+/// untrusted input echoed back is shown, never obeyed. Everything else is left as it is,
+/// so escaping twice changes nothing.
+pub(crate) fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(is_unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(escaped_len(text));
+    push_escaped(&mut escaped, text);
+    std::borrow::Cow::Owned(escaped)
+}
+
+/// The length of `escape_controls(text)`, without building it.
+fn escaped_len(text: &str) -> usize {
+    text.chars()
+        .map(|c| {
+            if is_unsafe_char(c) {
+                c.escape_default().len()
+            } else {
+                c.len_utf8()
+            }
+        })
+        .sum()
+}
+
+fn push_escaped(out: &mut String, text: &str) {
+    for c in text.chars() {
+        if is_unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+/// A path as it may be shown on a terminal (lossy for non-UTF-8, escaped).
+pub(crate) fn shown_path(path: &std::path::Path) -> String {
+    escape_controls(&path.display().to_string()).into_owned()
+}
+
+/// Untrusted text (an order id, a name) quoted for a message, escaped.
+pub(crate) fn quoted(text: &str) -> String {
+    format!("\"{}\"", escape_controls(text))
 }
 
 fn print_json(value: &serde_json::Value) -> Result<(), CliError> {
@@ -180,9 +243,25 @@ fn write_line(out: &mut impl io::Write, text: &[u8]) -> io::Result<()> {
     out.flush()
 }
 
-/// RFC 3339 in UTC, whole seconds (`2026-11-25T15:00:00Z`).
+/// The first second RFC 3339 cannot write: 10000-01-01T00:00:00Z.
+const YEAR_10000: Duration = Duration::from_secs(253_402_300_800);
+
+/// RFC 3339 in UTC, whole seconds (`2026-11-25T15:00:00Z`). Total: a time RFC 3339
+/// cannot express (after 9999-12-31T23:59:59Z, or before 1970, which the vault never
+/// stores) is described in words instead, with its exact distance from 1970, so that no
+/// stored value can make a command panic.
 pub(crate) fn rfc3339(time: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(time).to_string()
+    match time.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(since) if since < YEAR_10000 => humantime::format_rfc3339_seconds(time).to_string(),
+        Ok(since) => format!(
+            "after 9999-12-31T23:59:59Z ({} seconds after 1970-01-01T00:00:00Z)",
+            since.as_secs()
+        ),
+        Err(before) => format!(
+            "before 1970-01-01T00:00:00Z ({} seconds before it)",
+            before.duration().as_secs()
+        ),
+    }
 }
 
 /// `6d 23h 59m`-style remaining time for humans.
@@ -216,28 +295,38 @@ impl Drop for Spinner {
     }
 }
 
-/// Left-aligned `label: value` lines, then `tail` as it is.
+/// Left-aligned `label: value` lines, then each of `tail` on a line of its own. Values
+/// and tail lines are escaped ([`escape_controls`]): they may quote untrusted input.
 ///
 /// The buffer is sized exactly before anything is written: a value may be the unlock code,
 /// and a `String` that grew would leave copies of it in freed memory.
-pub(crate) fn lines(rows: &[(&str, &str)], tail: &str) -> Zeroizing<String> {
+pub(crate) fn lines<S: AsRef<str>>(rows: &[(&str, &str)], tail: &[S]) -> Zeroizing<String> {
     let width = rows.iter().map(|(label, _)| label.len()).max().unwrap_or(0) + 1;
     let size = rows
         .iter()
-        .map(|(_, value)| width + 1 + value.len() + 1)
+        .map(|(_, value)| width + 1 + escaped_len(value) + 1)
         .sum::<usize>()
-        + tail.len();
+        + tail
+            .iter()
+            .map(|line| escaped_len(line.as_ref()) + 1)
+            .sum::<usize>();
     let mut text = Zeroizing::new(String::with_capacity(size));
     for (label, value) in rows {
         text.push_str(label);
         text.push(':');
         text.extend(std::iter::repeat_n(' ', width - label.len()));
-        text.push_str(value);
+        push_escaped(&mut text, value);
         text.push('\n');
     }
-    text.push_str(tail);
+    for line in tail {
+        push_escaped(&mut text, line.as_ref());
+        text.push('\n');
+    }
     text
 }
+
+/// No tail lines, for [`lines`].
+pub(crate) const NO_TAIL: &[&str] = &[];
 
 #[cfg(test)]
 mod tests {
@@ -247,12 +336,61 @@ mod tests {
     fn times_are_rfc3339_utc() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000);
         assert_eq!(rfc3339(t), "2025-11-24T16:00:00Z");
+        let last = SystemTime::UNIX_EPOCH + YEAR_10000 - Duration::from_millis(1);
+        assert_eq!(rfc3339(last), "9999-12-31T23:59:59Z");
+    }
+
+    /// humantime panics for these; every stored value must print.
+    #[test]
+    fn times_rfc3339_cannot_write_are_described_not_panicked_on() {
+        let epoch = SystemTime::UNIX_EPOCH;
+        assert_eq!(
+            rfc3339(epoch + Duration::from_millis(253_402_300_800_000)),
+            "after 9999-12-31T23:59:59Z (253402300800 seconds after 1970-01-01T00:00:00Z)"
+        );
+        assert_eq!(
+            rfc3339(epoch + Duration::from_millis(u64::MAX)),
+            "after 9999-12-31T23:59:59Z (18446744073709551 seconds after 1970-01-01T00:00:00Z)"
+        );
+        let far = epoch.checked_add(Duration::from_secs(i64::MAX.unsigned_abs()));
+        if let Some(far) = far {
+            assert!(rfc3339(far).starts_with("after 9999"));
+        }
+        assert_eq!(
+            rfc3339(epoch - Duration::from_secs(1)),
+            "before 1970-01-01T00:00:00Z (1 seconds before it)"
+        );
+        // The remaining time is total too.
+        assert!(!remaining(epoch + Duration::from_millis(u64::MAX), epoch).is_empty());
     }
 
     #[test]
     fn lines_are_aligned() {
-        let text = lines(&[("Order", "a"), ("Unlock code", "b")], "warning: c (d)\n");
+        let text = lines(&[("Order", "a"), ("Unlock code", "b")], &["warning: c (d)"]);
         assert_eq!(*text, "Order:       a\nUnlock code: b\nwarning: c (d)\n");
+    }
+
+    #[test]
+    fn untrusted_text_is_escaped_everywhere_it_is_shown() {
+        let hostile = "ord_\u{1b}[31mX\nY\r\u{7}\u{202e}Z\u{9b}";
+        let escaped = escape_controls(hostile);
+        assert_eq!(escaped, "ord_\\u{1b}[31mX\\nY\\r\\u{7}\\u{202e}Z\\u{9b}");
+        assert!(!escaped.chars().any(is_unsafe_char));
+        assert_eq!(
+            escape_controls(&escaped),
+            escaped,
+            "escaping twice changes nothing"
+        );
+        assert_eq!(escape_controls("Grüße, 鍵 'x' \\"), "Grüße, 鍵 'x' \\");
+        let text = lines(&[("Names", hostile)], &[hostile]);
+        assert!(!text.chars().any(|c| is_unsafe_char(c) && c != '\n'));
+        assert_eq!(text.lines().count(), 2, "{:?}", *text);
+        assert_eq!(
+            text.capacity(),
+            text.len(),
+            "sized exactly, escapes included"
+        );
+        assert_eq!(quoted("a\u{1b}"), "\"a\\u{1b}\"");
     }
 
     #[test]
@@ -264,10 +402,10 @@ mod tests {
                 ("Unlock code", "ABCDE-FGHJK"),
                 ("Reveals", "1"),
             ],
-            "warning: something (an.id)\n",
+            &["warning: something (an.id)"],
         );
         assert_eq!(text.capacity(), text.len());
-        assert_eq!(lines(&[], "").capacity(), 0);
+        assert_eq!(lines(&[], NO_TAIL).capacity(), 0);
     }
 
     #[test]
@@ -285,7 +423,7 @@ mod tests {
             let outcome = Outcome::carrying_secret(
                 as_json,
                 &serde_json::json!({ "unlock_code": code }),
-                || lines(&[("Unlock code", code)], ""),
+                || lines(&[("Unlock code", code)], NO_TAIL),
             )
             .unwrap();
             let debug = format!("{outcome:?}");
@@ -305,7 +443,8 @@ mod tests {
         assert!(as_json.human.is_empty());
         assert_eq!(*as_json.json, *to_json(&json).unwrap());
         let as_text =
-            Outcome::carrying_secret(false, &json, || lines(&[("Unlock code", code)], "")).unwrap();
+            Outcome::carrying_secret(false, &json, || lines(&[("Unlock code", code)], NO_TAIL))
+                .unwrap();
         assert!(as_text.json.is_empty());
         assert!(as_text.human.contains(code));
     }

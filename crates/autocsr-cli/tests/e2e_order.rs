@@ -258,3 +258,140 @@ fn help_and_version_exit_0() {
         assert!(text.contains(flag), "{flag} in {text}");
     }
 }
+
+/// Input the order cannot use is a usage error (exit 2, kind "usage"), refused before any
+/// file is written: windows outside 1 second to 366 days (`7974y` used to panic after the
+/// order was stored), an organization over 64 characters and 101 names (exit 1 before).
+#[test]
+fn every_input_refusal_exits_2_and_writes_nothing() {
+    let sandbox = Sandbox::new();
+    let out = sandbox.out_dir().display().to_string();
+    let base = [
+        "order",
+        "--domain",
+        "example.com",
+        "--key",
+        "p256",
+        "--out",
+        &out,
+    ];
+    let long_org = "O".repeat(65);
+    let mut many_sans: Vec<String> = Vec::new();
+    for index in 1..=100 {
+        many_sans.push("--san".to_owned());
+        many_sans.push(format!("host{index}.example.com"));
+    }
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--reveal-window".into(), "7974y".into()], "366 days"),
+        (vec!["--reveal-window".into(), "367d".into()], "366 days"),
+        (vec!["--reveal-window".into(), "1ns".into()], "one second"),
+        (vec!["--reveal-window".into(), "1500ms".into()], "whole"),
+        (vec!["--org".into(), long_org], "organizationName"),
+        (many_sans, "subjectAltName"),
+    ];
+    for (extra, reason) in cases {
+        let mut args: Vec<String> = base.iter().map(|s| (*s).to_owned()).collect();
+        args.extend(extra.iter().cloned());
+        let (error, output) = sandbox.json(&args, 2);
+        assert_eq!(error["error"]["kind"], "usage", "{extra:?}: {error}");
+        assert_eq!(error["error"]["exit_code"], 2);
+        let stderr = common::stderr(&output);
+        assert!(stderr.contains(reason), "{reason:?} in {stderr}");
+        let left: Vec<_> = fs::read_dir(sandbox.out_dir())
+            .map(|dir| dir.map(|e| e.unwrap().file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{extra:?} left {left:?}");
+    }
+    // Nothing reached the vault either.
+    let (purged, _) = sandbox.json(["purge"], 0);
+    assert_eq!(purged["records_destroyed"], 0);
+    let log = sandbox.data_dir().join("audit.jsonl");
+    assert!(!log.exists(), "no vault event");
+}
+
+#[test]
+fn the_longest_window_is_accepted() {
+    let sandbox = Sandbox::new();
+    let order = sandbox.order("example.com", &["--key", "p256", "--reveal-window", "366d"]);
+    let expires = humantime::parse_rfc3339(str_field(&order, "expires_at")).unwrap();
+    let left = expires
+        .duration_since(std::time::SystemTime::now())
+        .unwrap();
+    assert!(
+        left > std::time::Duration::from_secs(365 * 86_400),
+        "{left:?}"
+    );
+}
+
+/// With `--json`, `--help` and `--version` print one JSON object too.
+#[test]
+fn help_and_version_with_json_are_json_objects() {
+    let sandbox = Sandbox::new();
+    for args in [&["--json", "--help"][..], &["order", "--help", "--json"]] {
+        let output = sandbox.run(args);
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        let help = common::parse_one_object(&output.stdout);
+        let text = str_field(&help, "help");
+        assert!(text.contains("Usage: autocsr"), "{text}");
+        assert!(!text.contains('\u{1b}'), "no terminal styling in JSON");
+    }
+    let help = common::parse_one_object(&sandbox.run(["order", "--help", "--json"]).stdout);
+    assert!(str_field(&help, "help").contains("--reveal-window"));
+    for args in [&["--json", "--version"][..], &["--version", "--json"]] {
+        let output = sandbox.run(args);
+        assert_eq!(output.status.code(), Some(0));
+        let version = common::parse_one_object(&output.stdout);
+        assert_eq!(str_field(&version, "version"), env!("CARGO_PKG_VERSION"));
+        assert_eq!(version.as_object().unwrap().len(), 1);
+    }
+    // Without --json, plain text as before.
+    let plain = sandbox.run(["--version"]);
+    assert!(
+        String::from_utf8(plain.stdout)
+            .unwrap()
+            .starts_with("autocsr ")
+    );
+}
+
+/// clap's own refusals quote the refused value: escaped, like every echo of input.
+#[test]
+fn refused_option_values_are_echoed_escaped() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run([
+        "order",
+        "--domain",
+        "example.com",
+        "--key",
+        "p\u{1b}[2J\n256",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = common::stderr(&output);
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+    assert!(stderr.contains("p\\u{1b}[2J\\n256"), "{stderr}");
+}
+
+/// The temporary file of a killed order is removed by the next order into the same
+/// directory once it is stale; a fresh one (a running order's) is left alone.
+#[test]
+fn the_next_order_removes_stale_temporary_files() {
+    let sandbox = Sandbox::new();
+    fs::create_dir_all(sandbox.out_dir()).unwrap();
+    let stale = sandbox
+        .out_dir()
+        .join(".autocsr-partial-ord_0000000000000000000Z.zip");
+    let fresh = sandbox
+        .out_dir()
+        .join(".autocsr-partial-ord_1111111111111111111Z.zip");
+    fs::write(&stale, b"half an archive").unwrap();
+    fs::write(&fresh, b"being written").unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3_600))
+        .unwrap();
+    let order = sandbox.order("example.com", &["--key", "p256"]);
+    assert!(!stale.exists(), "the stale file is removed");
+    assert!(fresh.exists(), "a fresh file may belong to a running order");
+    assert!(Path::new(str_field(&order, "archive")).exists());
+}

@@ -187,3 +187,128 @@ fn a_data_dir_open_to_others_is_refused() {
         "{error}"
     );
 }
+
+/// A malformed order id is a usage error (exit 2) for every command, and it is echoed
+/// escaped: an ESC cannot reach the terminal, a newline cannot forge a line.
+#[test]
+fn malformed_order_ids_exit_2_and_are_echoed_escaped() {
+    let sandbox = Sandbox::new();
+    let hostile = "ord_\u{1b}[31mRED\nerror: forged line";
+    let too_long = "a".repeat(129);
+    for command in ["reveal", "status", "revoke"] {
+        for id in [hostile, "../etc/passwd", "", "ord 1", too_long.as_str()] {
+            let (error, output) = sandbox.json([command, id], 2);
+            assert_eq!(error["error"]["kind"], "usage", "{command} {id:?}");
+            let stderr = common::stderr(&output);
+            assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+            assert!(
+                !stderr.lines().any(|line| line.starts_with("error: forged")),
+                "{stderr:?}"
+            );
+            assert!(stderr.contains("is not an order id"), "{stderr}");
+        }
+        let output = sandbox.run([command, hostile]);
+        assert_eq!(output.status.code(), Some(2));
+        let stderr = common::stderr(&output);
+        assert!(
+            stderr.contains("\"ord_\\u{1b}[31mRED\\nerror: forged line\""),
+            "{stderr}"
+        );
+        assert!(!stderr.contains('\u{1b}'));
+    }
+    assert!(
+        !sandbox.data_dir().exists(),
+        "refused before the vault was opened"
+    );
+}
+
+/// A vault whose clock said 9999-12-31 issued codes that expire after the last second
+/// RFC 3339 can write (`--reveal-window 7974y` used to store such records before it
+/// panicked). `status`, `reveal` and `purge` must answer, not panic, and `reveal` must
+/// count exactly the reveal it printed.
+#[test]
+fn expiries_after_year_9999_are_shown_without_panicking() {
+    use autocsr::credential::{ManualClock, Vault};
+    use secrecy::ExposeSecret as _;
+    use std::sync::Arc;
+    use std::time::SystemTime;
+
+    let sandbox = Sandbox::new();
+    sandbox.json(["purge"], 0); // creates the data directory, mode 0700
+    let day = Duration::from_secs(86_400);
+    let cases = [
+        // Exactly 10000-01-01T00:00:00Z.
+        ("ord_0000000000000000000A", 253_402_300_800_000_u64),
+        // Far beyond.
+        ("ord_0000000000000000000B", 6_000_000_000_000_000_u64),
+    ];
+    let mut codes = Vec::new();
+    for (order_id, expires_ms) in cases {
+        let clock_start = SystemTime::UNIX_EPOCH + Duration::from_millis(expires_ms) - day;
+        let vault = Vault::open_sqlite(&sandbox.data_dir())
+            .unwrap()
+            .with_clock(Arc::new(ManualClock::new(clock_start).unwrap()));
+        let issued = vault.issue(order_id, day).unwrap();
+        assert_eq!(
+            issued.expires_at,
+            SystemTime::UNIX_EPOCH + Duration::from_millis(expires_ms)
+        );
+        codes.push(issued.code.reveal().expose_secret().to_owned());
+    }
+    for ((order_id, expires_ms), code) in cases.iter().zip(&codes) {
+        let shown = format!(
+            "after 9999-12-31T23:59:59Z ({} seconds after 1970-01-01T00:00:00Z)",
+            expires_ms / 1_000
+        );
+        let (status, _) = sandbox.json(["status", order_id], 0);
+        assert_eq!(str_field(&status, "state"), "available");
+        assert_eq!(str_field(&status, "expires_at"), shown);
+        let human = sandbox.run(["status", order_id]);
+        assert_eq!(human.status.code(), Some(0), "{}", common::stderr(&human));
+        assert!(String::from_utf8(human.stdout).unwrap().contains(&shown));
+
+        let (revealed, _) = sandbox.json(["reveal", order_id], 0);
+        assert_eq!(str_field(&revealed, "unlock_code"), code);
+        assert_eq!(str_field(&revealed, "expires_at"), shown);
+        assert_eq!(revealed["reveal_count"], 1);
+        let human = sandbox.run(["reveal", order_id]);
+        assert_eq!(human.status.code(), Some(0), "{}", common::stderr(&human));
+        let (status, _) = sandbox.json(["status", order_id], 0);
+        assert_eq!(status["reveal_count"], 2, "one count per printed reveal");
+    }
+    let (purged, _) = sandbox.json(["purge"], 0);
+    assert_eq!(purged["records_destroyed"], 0);
+    let human = sandbox.run(["purge"]);
+    assert_eq!(human.status.code(), Some(0));
+    for (order_id, _) in cases {
+        sandbox.json(["revoke", order_id], 0);
+        let (error, _) = sandbox.json(["reveal", order_id], 7);
+        assert_eq!(error["error"]["kind"], "revoked");
+    }
+}
+
+/// A record moved to another order id fails authentication: its own kind and exit code
+/// (8), so a host can alert on it, as docs/OPERATIONS.md says.
+#[test]
+fn a_tampered_record_exits_8_with_kind_tampered() {
+    use autocsr::credential::{RECORDS_FILE, RecordStore as _, SqliteRecordStore};
+
+    let sandbox = Sandbox::new();
+    let order = sandbox.order("example.com", &["--key", "p256"]);
+    let original = str_field(&order, "order_id");
+    let moved = "ord_0000000000000000000M";
+    let store = SqliteRecordStore::open(&sandbox.data_dir().join(RECORDS_FILE)).unwrap();
+    let mut record = store.load(original).unwrap().unwrap();
+    record.order_id = moved.to_owned();
+    store.insert_all(&[record]).unwrap();
+    drop(store);
+
+    let (error, output) = sandbox.json(["reveal", moved], 8);
+    assert_eq!(error["error"]["kind"], "tampered", "{error}");
+    assert_eq!(error["error"]["exit_code"], 8);
+    let stderr = common::stderr(&output);
+    assert!(stderr.contains("failed authentication"), "{stderr}");
+    assert!(!stderr.contains(str_field(&order, "unlock_code")));
+    // The genuine record is untouched.
+    sandbox.json(["reveal", original], 0);
+}

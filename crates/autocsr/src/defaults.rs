@@ -64,8 +64,10 @@ impl NamePolicy for Policy {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LocalKeygen;
 
-impl KeyMaker for LocalKeygen {
-    fn make_key_and_csr(&self, spec: &CsrSpec<'_>) -> Result<KeyAndCsr, StepError> {
+impl LocalKeygen {
+    /// The keygen crate's request for `spec`: one place, so that what `check_spec`
+    /// accepts is exactly what `make_key_and_csr` signs.
+    fn csr_request(spec: &CsrSpec<'_>) -> CsrRequest {
         let mut request = CsrRequest::new().common_name(spec.common_name);
         for name in spec.dns_names {
             request = request.dns_name(name.as_str());
@@ -79,7 +81,18 @@ impl KeyMaker for LocalKeygen {
         if let Some(country) = spec.country {
             request = request.country(country);
         }
-        // Refuse a bad request before spending seconds on an RSA key.
+        request
+    }
+}
+
+impl KeyMaker for LocalKeygen {
+    fn check_spec(&self, spec: &CsrSpec<'_>) -> Result<(), StepError> {
+        Ok(LocalKeygen::csr_request(spec).validate()?)
+    }
+
+    fn make_key_and_csr(&self, spec: &CsrSpec<'_>) -> Result<KeyAndCsr, StepError> {
+        let request = LocalKeygen::csr_request(spec);
+        // Checked again here for callers that skip `check_spec`; still before the key.
         request.validate()?;
         let key = PrivateKey::generate(spec.key)?;
         let csr = request.sign(&key)?;

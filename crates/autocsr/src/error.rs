@@ -7,10 +7,17 @@ use crate::steps::{NameFinding, StepError};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The order request itself is unusable (no domain name, a zero reveal window, a
-    /// country that is not two letters); nothing was generated.
+    /// The order request itself is unusable (no domain name, a reveal window outside
+    /// 1 second to 366 days or not whole seconds, a country that is not two letters, a
+    /// malformed order id); nothing was generated and no step ran.
     #[error("invalid order: {0}")]
     InvalidRequest(&'static str),
+
+    /// The key maker cannot build a CSR for this request (with the default key maker:
+    /// more than 100 names, an organization over 64 characters, a name that is not a
+    /// valid DNS name, ...); found before any key was made. The source says why.
+    #[error("invalid order: the CSR cannot be built")]
+    InvalidCsrRequest(#[source] StepError),
 
     /// The policy refused the requested names; nothing was generated. `findings` lists
     /// every finding, errors and warnings alike.

@@ -11,7 +11,10 @@ pub mod steps;
 
 pub use error::Error;
 pub use order_id::OrderId;
-pub use pipeline::{AutoCsr, DEFAULT_REVEAL_WINDOW, Order, OrderRequest};
+pub use pipeline::{
+    AutoCsr, DEFAULT_REVEAL_WINDOW, MAX_REVEAL_WINDOW, MIN_REVEAL_WINDOW, Order, OrderRequest,
+    SealedOrder, check_order_id, check_reveal_window,
+};
 pub use readme::{CSR_ENTRY, KEY_ENTRY, README_ENTRY};
 
 /// The core crates, re-exported so a host needs one dependency and gets matching versions.

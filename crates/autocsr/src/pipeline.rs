@@ -1,5 +1,6 @@
 //! `AutoCsr`: the six steps of an order, in an order that stores nothing until the
-//! archive is proven.
+//! archive is proven (and, with [`AutoCsr::seal_with_id`] and [`AutoCsr::store`], until the
+//! host has put the archive and CSR where they belong).
 
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
@@ -16,6 +17,17 @@ use crate::{Error, OrderId};
 
 /// The default reveal window: seven days.
 pub const DEFAULT_REVEAL_WINDOW: Duration = autocsr_credential::DEFAULT_WINDOW;
+
+/// The longest reveal window: one year (366 days, so "the same date next year" fits even
+/// across February 29). The code exists to hand one order's archive over; a code that
+/// stays revealable for longer than a certificate lives (at most 398 days under BR 6.3.2,
+/// and shrinking) defeats the point of not keeping it. The vault refuses longer windows
+/// too.
+pub const MAX_REVEAL_WINDOW: Duration = Duration::from_secs(366 * 24 * 60 * 60);
+
+/// The shortest reveal window: one second. Windows are whole seconds, because that is
+/// what expiry times are printed in and what the sealed README states.
+pub const MIN_REVEAL_WINDOW: Duration = Duration::from_secs(1);
 
 /// What a customer ordered: names, key type, archive format and how long the unlock code
 /// may be revealed.
@@ -81,7 +93,8 @@ impl OrderRequest {
         self
     }
 
-    /// How long the unlock code may be revealed (must be positive).
+    /// How long the unlock code may be revealed: whole seconds, from [`MIN_REVEAL_WINDOW`]
+    /// to [`MAX_REVEAL_WINDOW`] (checked when the order runs).
     #[must_use]
     pub fn with_reveal_window(mut self, window: Duration) -> OrderRequest {
         self.reveal_window = window;
@@ -123,9 +136,7 @@ impl OrderRequest {
         if self.domain.trim().is_empty() {
             return Err(Error::InvalidRequest("the order has no domain name"));
         }
-        if self.reveal_window.is_zero() {
-            return Err(Error::InvalidRequest("the reveal window must be positive"));
-        }
+        check_reveal_window(self.reveal_window)?;
         if let Some(country) = &self.country
             && !(country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase()))
         {
@@ -134,6 +145,112 @@ impl OrderRequest {
             ));
         }
         Ok(())
+    }
+}
+
+/// Checks a reveal window against [`MIN_REVEAL_WINDOW`], [`MAX_REVEAL_WINDOW`] and whole
+/// seconds: the rule [`AutoCsr::order`] applies, for front ends that check input early.
+///
+/// # Errors
+/// [`Error::InvalidRequest`] saying which rule the window breaks.
+pub fn check_reveal_window(window: Duration) -> Result<(), Error> {
+    if window < MIN_REVEAL_WINDOW {
+        return Err(Error::InvalidRequest(
+            "the reveal window must be at least one second",
+        ));
+    }
+    if window > MAX_REVEAL_WINDOW {
+        return Err(Error::InvalidRequest(
+            "the reveal window must be at most 366 days",
+        ));
+    }
+    if window.subsec_nanos() != 0 {
+        return Err(Error::InvalidRequest(
+            "the reveal window must be a whole number of seconds",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks an order id a host passes to [`AutoCsr::order_with_id`] or
+/// [`AutoCsr::seal_with_id`]: 1 to 128 characters from `A-Z a-z 0-9 - _ . :` (the default
+/// vault's rule; such an id is also safe in a file name and in the sealed README).
+///
+/// # Errors
+/// [`Error::InvalidRequest`].
+pub fn check_order_id(order_id: &str) -> Result<(), Error> {
+    autocsr_credential::record::validate_order_id(order_id).map_err(|_| {
+        Error::InvalidRequest(
+            "the order id must be 1 to 128 characters from A-Z, a-z, 0-9, '-', '_', '.' and ':'",
+        )
+    })
+}
+
+/// An order whose archive is sealed and proven, but whose unlock code is not stored yet
+/// (see [`AutoCsr::seal_with_id`]). It does not hand out the code: that comes only with
+/// the [`Order`] that [`AutoCsr::store`] returns. Dropped without storing, it leaves
+/// nothing: the code is wiped, and without it nobody can open the archive.
+pub struct SealedOrder {
+    order_id: String,
+    archive: Vec<u8>,
+    format: ArchiveFormat,
+    key: KeyAlgorithm,
+    csr_der: Vec<u8>,
+    csr_pem: String,
+    unlock_code: UnlockCode,
+    reveal_window: Duration,
+    warnings: Vec<NameFinding>,
+}
+
+impl SealedOrder {
+    /// The order id the code will be stored under.
+    pub fn order_id(&self) -> &str {
+        &self.order_id
+    }
+
+    /// The encrypted archive (key, CSR, README).
+    pub fn archive(&self) -> &[u8] {
+        &self.archive
+    }
+
+    /// The archive's format (and so its file extension).
+    pub fn format(&self) -> ArchiveFormat {
+        self.format
+    }
+
+    /// The key algorithm of the sealed key.
+    pub fn key(&self) -> KeyAlgorithm {
+        self.key
+    }
+
+    /// The CSR, DER.
+    pub fn csr_der(&self) -> &[u8] {
+        &self.csr_der
+    }
+
+    /// The CSR, PEM.
+    pub fn csr_pem(&self) -> &str {
+        &self.csr_pem
+    }
+
+    /// Non-refusing policy findings (warnings, notices) about the names.
+    pub fn warnings(&self) -> &[NameFinding] {
+        &self.warnings
+    }
+}
+
+impl std::fmt::Debug for SealedOrder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedOrder")
+            .field("order_id", &self.order_id)
+            .field("archive_len", &self.archive.len())
+            .field("format", &self.format)
+            .field("key", &self.key)
+            .field("csr_der_len", &self.csr_der.len())
+            .field("unlock_code", &self.unlock_code)
+            .field("reveal_window", &self.reveal_window)
+            .field("warnings", &self.warnings)
+            .finish()
     }
 }
 
@@ -213,8 +330,9 @@ impl std::fmt::Debug for Order {
     }
 }
 
-/// The composed pipeline. Each step is a trait object of the caller's choice; see
-/// [`AutoCsr::from_parts`]. The crate's defaults are in [`crate::defaults`].
+/// The composed pipeline. Each step is a type parameter: any implementation of its trait
+/// in [`crate::steps`], chosen by the caller (see [`AutoCsr::from_parts`]) and resolved at
+/// compile time. The crate's defaults are in [`crate::defaults`].
 #[derive(Debug)]
 pub struct AutoCsr<P, K, S, V> {
     policy: P,
@@ -256,33 +374,52 @@ where
 
     /// Runs an order under the host's own order id:
     ///
-    /// 1. the policy checks the names (refusal: [`Error::PolicyRefused`]);
+    /// 0. the request and the order id are checked ([`Error::InvalidRequest`]);
+    /// 1. the policy checks the names (refusal: [`Error::PolicyRefused`]), and the key
+    ///    maker checks it can build the CSR ([`Error::InvalidCsrRequest`]);
     /// 2. the key maker makes a key and a CSR ([`Error::KeyGeneration`]);
     /// 3. a fresh unlock code ([`Error::UnlockCode`]) seals key, CSR and README
     ///    ([`Error::Seal`]);
     /// 4. the archive is opened again with the code and compared ([`Error::Verify`]);
     /// 5. the vault stores the code ([`Error::Store`]);
-    /// 6. the key (PEM and every archive entry holding it) is wiped on return.
+    /// 6. the key (PEM and every archive entry holding it) is wiped before step 5.
     ///
     /// Only step 5 writes anything, and it runs only once the archive is proven, so a
-    /// failure at any step leaves the vault untouched and returns no archive.
+    /// failure at any step leaves the vault untouched and returns no archive. This is
+    /// [`AutoCsr::seal_with_id`] followed by [`AutoCsr::store`]; a host that writes the
+    /// archive somewhere should call those two itself, with its write in between, so that
+    /// no code is ever stored for an archive that was not written.
     ///
     /// # Errors
-    /// [`Error::InvalidRequest`] and the step errors above.
+    /// The errors listed in the steps above.
     pub fn order_with_id(&self, order_id: &str, request: &OrderRequest) -> Result<Order, Error> {
+        let sealed = self.seal_with_id(order_id, request)?;
+        self.store(sealed)
+    }
+
+    /// Steps 0 to 4 and 6 of [`AutoCsr::order_with_id`]: checks, policy, key, seal and
+    /// verify, and wipes the key. Stores nothing: the result is a proven archive and its
+    /// CSR, ready to be written by the host, and a code that [`AutoCsr::store`] stores
+    /// and hands out. Nothing about `order_id` or `request` reaches a step before both
+    /// are checked.
+    ///
+    /// # Errors
+    /// As [`AutoCsr::order_with_id`], except [`Error::Store`].
+    pub fn seal_with_id(
+        &self,
+        order_id: &str,
+        request: &OrderRequest,
+    ) -> Result<SealedOrder, Error> {
+        check_order_id(order_id)?;
         request.validate()?;
-        if order_id.is_empty() {
-            return Err(Error::InvalidRequest("the order id is empty"));
-        }
         let names = request.names();
 
-        // 1. Policy.
+        // 1. Policy, then whether the key maker can build this CSR at all: both before
+        // any key is made.
         let findings = self.policy.check_names(&names, Some(request.domain()));
         if findings.iter().any(NameFinding::is_error) {
             return Err(Error::PolicyRefused { findings });
         }
-
-        // 2. Key and CSR.
         let (ip_addresses, dns_names): (Vec<&str>, Vec<&str>) = names
             .iter()
             .partition(|name| name.parse::<IpAddr>().is_ok());
@@ -299,6 +436,11 @@ where
             organization: request.organization.as_deref(),
             country: request.country.as_deref(),
         };
+        self.keygen
+            .check_spec(&spec)
+            .map_err(Error::InvalidCsrRequest)?;
+
+        // 2. Key and CSR.
         let material = self
             .keygen
             .make_key_and_csr(&spec)
@@ -341,12 +483,6 @@ where
             .verify(&archive, &password, &entries)
             .map_err(Error::Verify)?;
 
-        // 5. Only now store the code.
-        let expires_at = self
-            .vault
-            .store_code(order_id, &unlock_code, request.reveal_window())
-            .map_err(Error::Store)?;
-
         // 6. Wipe the key: the PEM (`SecretString`) and the archive entries (`Zeroizing`)
         // are zeroized as they drop here; the key maker dropped its key object already.
         let csr_der = material.csr_der().to_vec();
@@ -355,7 +491,7 @@ where
         drop(material);
         drop(password);
 
-        Ok(Order {
+        Ok(SealedOrder {
             order_id: order_id.to_owned(),
             archive,
             format: request.format(),
@@ -363,8 +499,32 @@ where
             csr_der,
             csr_pem,
             unlock_code,
-            expires_at,
+            reveal_window: request.reveal_window(),
             warnings: findings,
+        })
+    }
+
+    /// Step 5 of [`AutoCsr::order_with_id`]: stores the sealed order's code in the vault
+    /// for its reveal window, and returns the finished [`Order`] (which carries the code).
+    ///
+    /// # Errors
+    /// [`Error::Store`] (for instance the order id already has a code); the code is then
+    /// wiped with the sealed order.
+    pub fn store(&self, sealed: SealedOrder) -> Result<Order, Error> {
+        let expires_at = self
+            .vault
+            .store_code(&sealed.order_id, &sealed.unlock_code, sealed.reveal_window)
+            .map_err(Error::Store)?;
+        Ok(Order {
+            order_id: sealed.order_id,
+            archive: sealed.archive,
+            format: sealed.format,
+            key: sealed.key,
+            csr_der: sealed.csr_der,
+            csr_pem: sealed.csr_pem,
+            unlock_code: sealed.unlock_code,
+            expires_at,
+            warnings: sealed.warnings,
         })
     }
 }

@@ -70,10 +70,10 @@ pub(crate) fn readme_text(facts: &ReadmeFacts<'_>) -> String {
                 text,
                 "  It is a ZIP with AES-256 encryption (WinZip AES). It opens in:"
             );
-            let _ = writeln!(text, "    Windows: 7-Zip (https://www.7-zip.org), WinRAR");
+            let _ = writeln!(text, "    Windows: 7-Zip (https://www.7-zip.org)");
             let _ = writeln!(
                 text,
-                "    macOS:   Archive Utility / bsdtar (libarchive), 7-Zip (7zz)"
+                "    macOS:   The Unarchiver or Keka, or 7-Zip's 7zz command"
             );
             let _ = writeln!(
                 text,
@@ -81,11 +81,15 @@ pub(crate) fn readme_text(facts: &ReadmeFacts<'_>) -> String {
             );
             let _ = writeln!(
                 text,
-                "  Windows Explorer's built-in ZIP support and Info-ZIP `unzip` cannot open"
+                "  These cannot open AES-encrypted ZIPs: the Windows Explorer ZIP folder, the"
             );
             let _ = writeln!(
                 text,
-                "  AES-encrypted ZIPs: they report an unsupported method or a bad password."
+                "  macOS Archive Utility (double-click in Finder: \"Error 1 - Operation not"
+            );
+            let _ = writeln!(
+                text,
+                "  permitted\") and Info-ZIP unzip. Use one of the programs above instead."
             );
         }
         ArchiveFormat::SevenZ => {
@@ -95,17 +99,39 @@ pub(crate) fn readme_text(facts: &ReadmeFacts<'_>) -> String {
             );
             let _ = writeln!(text, "  It opens in:");
             let _ = writeln!(text, "    Windows: 7-Zip (https://www.7-zip.org)");
-            let _ = writeln!(text, "    macOS:   The Unarchiver, 7-Zip (7zz)");
+            let _ = writeln!(
+                text,
+                "    macOS:   The Unarchiver or Keka, or 7-Zip's 7zz command"
+            );
             let _ = writeln!(text, "    Linux:   7-Zip (7zz / 7z), unar (The Unarchiver)");
             let _ = writeln!(
                 text,
-                "  bsdtar (libarchive) and Windows Explorer cannot decrypt 7z archives."
+                "  These cannot decrypt 7z archives: Windows Explorer, the macOS Archive"
             );
+            let _ = writeln!(text, "  Utility and bsdtar (libarchive).");
         }
     }
+    let _ = writeln!(text);
+    let _ = writeln!(text, "Typing the code");
     let _ = writeln!(
         text,
-        "  Or with AutoCSR itself: autocsr open ARCHIVE --code CODE"
+        "  Let the program ask for the code and type or paste it there. On a command"
+    );
+    let _ = writeln!(
+        text,
+        "  line, do not put the code in the command itself (such as 7-Zip's -p option):"
+    );
+    let _ = writeln!(
+        text,
+        "  other users of the computer can see a running command. For example:"
+    );
+    let _ = writeln!(
+        text,
+        "    7zz x ARCHIVE              (7-Zip asks for the code)"
+    );
+    let _ = writeln!(
+        text,
+        "    autocsr open ARCHIVE       (AutoCSR asks for it, or reads it from stdin)"
     );
     text.replace('\n', "\r\n")
 }
@@ -143,6 +169,13 @@ mod tests {
         }
     }
 
+    /// The line of the README that starts with `label` (after indentation).
+    fn line<'a>(text: &'a str, label: &str) -> &'a str {
+        text.lines()
+            .find(|line| line.trim_start().starts_with(label))
+            .unwrap_or_else(|| panic!("no {label:?} line in\n{text}"))
+    }
+
     #[test]
     fn zip_readme_names_the_programs_and_the_order_page() {
         let text = readme_text(&facts(ArchiveFormat::Zip));
@@ -162,11 +195,64 @@ mod tests {
         assert!(!text.contains("\r\r"));
     }
 
+    /// What works on each platform, for both formats: Archive Utility (macOS) and the
+    /// Explorer ZIP folder (Windows) support neither WinZip AES nor 7z AES, so they may
+    /// only ever be named as programs that cannot open the archive.
     #[test]
-    fn sevenz_readme_names_the_unarchiver() {
-        let text = readme_text(&facts(ArchiveFormat::SevenZ));
-        assert!(text.contains("The Unarchiver"));
-        assert!(text.contains("cannot decrypt 7z"));
+    fn every_format_names_programs_that_really_open_it() {
+        for format in [ArchiveFormat::Zip, ArchiveFormat::SevenZ] {
+            let text = readme_text(&facts(format));
+            assert_eq!(
+                line(&text, "Windows:").trim(),
+                "Windows: 7-Zip (https://www.7-zip.org)",
+                "{format:?}"
+            );
+            let mac = line(&text, "macOS:");
+            for program in ["The Unarchiver", "Keka", "7zz"] {
+                assert!(mac.contains(program), "{format:?}: {mac}");
+            }
+            assert!(!mac.contains("Archive Utility"), "{format:?}: {mac}");
+            assert!(!mac.contains("bsdtar"), "{format:?}: {mac}");
+            let linux = line(&text, "Linux:");
+            assert!(linux.contains("7zz"), "{format:?}: {linux}");
+            // Archive Utility and Explorer appear once each, in the "cannot" sentence.
+            let cannot = text.find("These cannot").unwrap();
+            for program in ["Archive", "Explorer"] {
+                let at = text.find(program).unwrap();
+                assert!(
+                    at > cannot,
+                    "{format:?}: {program} before \"These cannot\" in\n{text}"
+                );
+                assert_eq!(text.matches(program).count(), 1, "{format:?}\n{text}");
+            }
+        }
+        let zip = readme_text(&facts(ArchiveFormat::Zip));
+        // unar 1.10 on Linux cannot open WinZip AES (docs/INTEROP.md): not named for ZIP.
+        assert!(!line(&zip, "Linux:").contains("unar"), "{zip}");
+        assert!(line(&zip, "Linux:").contains("bsdtar"), "{zip}");
+        let sevenz = readme_text(&facts(ArchiveFormat::SevenZ));
+        assert!(line(&sevenz, "Linux:").contains("unar"), "{sevenz}");
+        assert!(sevenz.contains("cannot decrypt 7z"), "{sevenz}");
+    }
+
+    /// The README and `autocsr open --help` give one recommendation: let the program ask
+    /// for the code (or pipe it on stdin), never put it on a command line.
+    #[test]
+    fn the_code_is_never_recommended_on_a_command_line() {
+        for format in [ArchiveFormat::Zip, ArchiveFormat::SevenZ] {
+            let text = readme_text(&facts(format));
+            assert!(!text.contains("--code"), "{text}");
+            assert!(
+                !text.contains("-pCODE") && !text.contains("-p CODE"),
+                "{text}"
+            );
+            assert!(text.contains("autocsr open ARCHIVE "), "{text}");
+            assert!(text.contains("asks for"), "{text}");
+            assert!(
+                text.contains("do not put the code in the command"),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -105,6 +105,18 @@ impl std::fmt::Debug for KeyAndCsr {
 
 /// Step 2: makes a key pair and a CSR signed by it.
 pub trait KeyMaker {
+    /// Refuses a spec this key maker could not build a CSR for (too many names, an
+    /// attribute too long, ...), before any key is made. The pipeline reports a refusal
+    /// as invalid input ([`crate::Error::InvalidCsrRequest`]), not as a failure of key
+    /// generation. The default accepts every spec.
+    ///
+    /// # Errors
+    /// Why the CSR cannot be built.
+    fn check_spec(&self, spec: &CsrSpec<'_>) -> Result<(), StepError> {
+        let _ = spec;
+        Ok(())
+    }
+
     /// A fresh key and its CSR for `spec`.
     ///
     /// # Errors

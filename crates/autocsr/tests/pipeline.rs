@@ -298,6 +298,10 @@ fn invalid_requests_are_refused_before_any_work() {
             OrderRequest::new("example.com").with_country("de"),
             "country",
         ),
+        (
+            OrderRequest::new("example.com").with_reveal_window(Duration::from_nanos(1)),
+            "window",
+        ),
     ] {
         let err = pipeline.order_with_id("order-x", &request).unwrap_err();
         assert!(matches!(err, Error::InvalidRequest(_)), "{why}: {err:?}");
@@ -335,4 +339,312 @@ fn debug_output_never_shows_the_code() {
     assert!(!debug.contains(code.expose_secret()), "{debug}");
     let compact: String = code.expose_secret().chars().filter(|c| *c != '-').collect();
     assert!(!debug.contains(&compact), "{debug}");
+}
+
+/// How often each step ran.
+#[derive(Default, Debug)]
+struct Calls {
+    policy: std::sync::atomic::AtomicUsize,
+    check_spec: std::sync::atomic::AtomicUsize,
+    keygen: std::sync::atomic::AtomicUsize,
+    seal: std::sync::atomic::AtomicUsize,
+    verify: std::sync::atomic::AtomicUsize,
+    store: std::sync::atomic::AtomicUsize,
+}
+
+impl Calls {
+    fn bump(counter: &std::sync::atomic::AtomicUsize) {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn get(counter: &std::sync::atomic::AtomicUsize) -> usize {
+        counter.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Calls of every step, in pipeline order.
+    fn all(&self) -> [usize; 6] {
+        [
+            Calls::get(&self.policy),
+            Calls::get(&self.check_spec),
+            Calls::get(&self.keygen),
+            Calls::get(&self.seal),
+            Calls::get(&self.verify),
+            Calls::get(&self.store),
+        ]
+    }
+}
+
+/// The real steps, counted.
+struct Counting {
+    calls: std::sync::Arc<Calls>,
+    vault: Vault,
+}
+
+impl NamePolicy for Counting {
+    fn check_names(&self, names: &[&str], common_name: Option<&str>) -> Vec<NameFinding> {
+        Calls::bump(&self.calls.policy);
+        NamePolicy::check_names(&Policy::default(), names, common_name)
+    }
+}
+
+impl KeyMaker for Counting {
+    fn check_spec(&self, spec: &CsrSpec<'_>) -> Result<(), StepError> {
+        Calls::bump(&self.calls.check_spec);
+        LocalKeygen.check_spec(spec)
+    }
+
+    fn make_key_and_csr(&self, spec: &CsrSpec<'_>) -> Result<KeyAndCsr, StepError> {
+        Calls::bump(&self.calls.keygen);
+        LocalKeygen.make_key_and_csr(spec)
+    }
+}
+
+impl Sealer for Counting {
+    fn seal(
+        &self,
+        format: ArchiveFormat,
+        entries: &[Entry],
+        code: &SecretString,
+    ) -> Result<Vec<u8>, StepError> {
+        Calls::bump(&self.calls.seal);
+        ArchiveSealer::default().seal(format, entries, code)
+    }
+
+    fn verify(
+        &self,
+        sealed: &[u8],
+        code: &SecretString,
+        expected: &[Entry],
+    ) -> Result<(), StepError> {
+        Calls::bump(&self.calls.verify);
+        ArchiveSealer::default().verify(sealed, code, expected)
+    }
+}
+
+impl CodeStore for Counting {
+    fn store_code(
+        &self,
+        order_id: &str,
+        code: &UnlockCode,
+        window: Duration,
+    ) -> Result<std::time::SystemTime, StepError> {
+        Calls::bump(&self.calls.store);
+        self.vault.store_code(order_id, code, window)
+    }
+}
+
+type CountingPipeline = AutoCsr<Counting, Counting, Counting, Counting>;
+
+fn counting() -> (CountingPipeline, std::sync::Arc<Calls>) {
+    let calls = std::sync::Arc::new(Calls::default());
+    let step = || Counting {
+        calls: std::sync::Arc::clone(&calls),
+        vault: Vault::in_memory(),
+    };
+    (
+        AutoCsr::from_parts(step(), step(), step(), step()),
+        std::sync::Arc::clone(&calls),
+    )
+}
+
+/// A host-supplied order id the vault would refuse is refused before any step runs: it
+/// used to reach the store step after keygen, seal and verify, and the sealed README.
+#[test]
+fn a_malformed_order_id_is_refused_before_any_step() {
+    let (pipeline, calls) = counting();
+    let too_long = "a".repeat(129);
+    for order_id in [
+        "",
+        "order 1",
+        "../etc/passwd",
+        "ord_\u{1b}[31m",
+        "ord\n1",
+        "ördér",
+        too_long.as_str(),
+    ] {
+        let err = pipeline
+            .order_with_id(order_id, &request(ArchiveFormat::Zip))
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidRequest(reason) if reason.contains("order id")),
+            "{order_id:?}: {err:?}"
+        );
+        let sealed = pipeline.seal_with_id(order_id, &request(ArchiveFormat::Zip));
+        assert!(
+            matches!(sealed, Err(Error::InvalidRequest(_))),
+            "{order_id:?}"
+        );
+    }
+    assert_eq!(calls.all(), [0; 6], "no step may run for a malformed id");
+    // The same pipeline runs every step once for a good id.
+    pipeline
+        .order_with_id("order-1.a:b_C", &request(ArchiveFormat::Zip))
+        .unwrap();
+    assert_eq!(calls.all(), [1; 6]);
+}
+
+#[test]
+fn reveal_windows_outside_one_second_to_366_days_are_refused_before_any_step() {
+    let (pipeline, calls) = counting();
+    let day = Duration::from_secs(86_400);
+    for window in [
+        Duration::ZERO,
+        Duration::from_nanos(1),
+        Duration::from_millis(999),
+        Duration::from_millis(1_500),
+        autocsr::MAX_REVEAL_WINDOW + Duration::from_secs(1),
+        day * 367,
+        // `--reveal-window 7974y`: used to panic after the order was stored.
+        Duration::from_secs(7974 * 31_557_600),
+        Duration::MAX,
+    ] {
+        let err = pipeline
+            .order_with_id(
+                "order-w",
+                &request(ArchiveFormat::Zip).with_reveal_window(window),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidRequest(reason) if reason.contains("reveal window")),
+            "{window:?}: {err:?}"
+        );
+        assert!(autocsr::check_reveal_window(window).is_err(), "{window:?}");
+    }
+    assert_eq!(calls.all(), [0; 6]);
+    assert_eq!(autocsr::MAX_REVEAL_WINDOW, day * 366);
+    for window in [autocsr::MIN_REVEAL_WINDOW, autocsr::MAX_REVEAL_WINDOW] {
+        autocsr::check_reveal_window(window).unwrap();
+    }
+    let order = pipeline
+        .order_with_id(
+            "order-max",
+            &request(ArchiveFormat::Zip).with_reveal_window(autocsr::MAX_REVEAL_WINDOW),
+        )
+        .unwrap();
+    let left = order
+        .expires_at()
+        .duration_since(std::time::SystemTime::now())
+        .unwrap();
+    assert!(left > day * 365 && left <= day * 366, "{left:?}");
+}
+
+/// Requests the key maker cannot build (101 names, an organization over 64 characters)
+/// are invalid input, found before any key is made, not a key generation failure.
+#[test]
+fn requests_the_csr_cannot_hold_are_invalid_before_any_key_is_made() {
+    let (pipeline, calls) = counting();
+    let mut many = OrderRequest::new("example.com").with_key(KeyAlgorithm::EcdsaP256);
+    for index in 1..=100 {
+        many = many.with_name(format!("host{index}.example.com"));
+    }
+    let long_org = OrderRequest::new("example.com")
+        .with_key(KeyAlgorithm::EcdsaP256)
+        .with_organization("O".repeat(65));
+    for (request, why) in [(many, "101 names"), (long_org, "organization")] {
+        let err = pipeline.order_with_id("order-s", &request).unwrap_err();
+        assert!(matches!(err, Error::InvalidCsrRequest(_)), "{why}: {err:?}");
+        assert!(
+            std::error::Error::source(&err).is_some(),
+            "{why}: the key maker's reason is kept"
+        );
+    }
+    let [policy, check_spec, keygen, seal, verify, store] = calls.all();
+    assert_eq!((policy, check_spec), (2, 2));
+    assert_eq!([keygen, seal, verify, store], [0; 4], "no key was made");
+    // 100 names and a 64-character organization are fine.
+    let mut hundred = OrderRequest::new("example.com").with_key(KeyAlgorithm::EcdsaP256);
+    for index in 1..100 {
+        hundred = hundred.with_name(format!("host{index}.example.com"));
+    }
+    pipeline.order_with_id("order-100", &hundred).unwrap();
+    pipeline
+        .order_with_id(
+            "order-o64",
+            &OrderRequest::new("example.com")
+                .with_key(KeyAlgorithm::EcdsaP256)
+                .with_organization("O".repeat(64)),
+        )
+        .unwrap();
+}
+
+/// `seal_with_id` hands out a proven archive without the code and stores nothing; only
+/// `store` stores, and only it hands out the code.
+#[test]
+fn sealing_stores_nothing_until_store_is_called() {
+    let pipeline = autocsr::defaults::in_memory();
+    let sealed = pipeline
+        .seal_with_id("order-split", &request(ArchiveFormat::SevenZ))
+        .unwrap();
+    assert!(matches!(
+        pipeline.vault().status("order-split"),
+        Err(credential::Error::NotFound)
+    ));
+    assert!(
+        sealed
+            .csr_pem()
+            .starts_with("-----BEGIN CERTIFICATE REQUEST-----")
+    );
+    let archive = sealed.archive().to_vec();
+    let order = pipeline.store(sealed).unwrap();
+    assert_eq!(order.archive(), archive);
+    let revealed = pipeline.vault().reveal("order-split").unwrap();
+    assert_eq!(
+        revealed.code.reveal().expose_secret(),
+        order.unlock_code().reveal().expose_secret()
+    );
+    autocsr::archive::open(
+        order.archive(),
+        &order.unlock_code().reveal(),
+        &Limits::default(),
+    )
+    .unwrap();
+
+    // Dropped without storing: the vault never hears of it.
+    drop(
+        pipeline
+            .seal_with_id("order-dropped", &request(ArchiveFormat::Zip))
+            .unwrap(),
+    );
+    assert!(matches!(
+        pipeline.vault().status("order-dropped"),
+        Err(credential::Error::NotFound)
+    ));
+}
+
+/// The README sealed in real archives, read back out of them: one consistent code
+/// recommendation (the prompt or stdin) and only programs that open the format.
+#[test]
+fn the_sealed_readme_recommends_the_prompt_and_working_programs() {
+    let pipeline = autocsr::defaults::in_memory();
+    for format in [ArchiveFormat::Zip, ArchiveFormat::SevenZ] {
+        let order = pipeline.order(&request(format)).unwrap();
+        let opened = autocsr::archive::open(
+            order.archive(),
+            &order.unlock_code().reveal(),
+            &Limits::default(),
+        )
+        .unwrap();
+        let readme = opened
+            .entries()
+            .iter()
+            .find(|entry| entry.name() == README_ENTRY)
+            .unwrap();
+        let text = std::str::from_utf8(readme.data()).unwrap();
+        assert!(!text.contains("--code"), "{text}");
+        assert!(text.contains("autocsr open ARCHIVE "), "{text}");
+        assert!(
+            text.contains("do not put the code in the command"),
+            "{text}"
+        );
+        let mac = text
+            .lines()
+            .find(|line| line.trim_start().starts_with("macOS:"))
+            .unwrap();
+        assert!(
+            mac.contains("The Unarchiver")
+                && mac.contains("Keka")
+                && !mac.contains("Archive Utility"),
+            "{format:?}: {mac}"
+        );
+    }
 }
