@@ -125,9 +125,9 @@ fn main() {
     let report = vault.purge().unwrap();
     writeln!(
         out,
-        "purge: {} records and {} epoch keys in {:?}",
+        "purge: {} records and {} keys in {:?}",
         report.records_destroyed,
-        report.epoch_keys_destroyed,
+        report.keys_destroyed,
         t.elapsed()
     )
     .unwrap();
