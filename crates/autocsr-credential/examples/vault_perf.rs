@@ -2,7 +2,8 @@
 //! `cargo run --release -p autocsr-credential --example vault_perf -- 1000000 [DIR]`
 //!
 //! Reports single durable issue p50, `issue_many` orders/s (the bulk load), reveal p50/p99
-//! with N live records, disk bytes per record, and the purge time of N expired records.
+//! with N live records, disk bytes per record (both files), single revoke p50, and the purge
+//! time of N expired records and their keys.
 
 #![allow(
     clippy::unwrap_used,
@@ -116,6 +117,22 @@ fn main() {
         "reveal with {n} live records: p50 {:?} p99 {:?} (20000 random; each also commits the counter update, not fsynced on its own)",
         percentile(&reveals, 0.5),
         percentile(&reveals, 0.99)
+    )
+    .unwrap();
+
+    // Revokes: each destroys one key and checkpoints the key store (durable).
+    let mut revokes = Vec::new();
+    for i in 0..200 {
+        let t = Instant::now();
+        vault.revoke(&format!("single-{i}")).unwrap();
+        revokes.push(t.elapsed());
+    }
+    revokes.sort();
+    writeln!(
+        out,
+        "revoke (single, durable, with checkpoint): p50 {:?} p99 {:?}",
+        percentile(&revokes, 0.5),
+        percentile(&revokes, 0.99)
     )
     .unwrap();
 

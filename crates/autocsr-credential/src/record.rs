@@ -131,13 +131,6 @@ impl KeyId {
     pub const fn as_bytes(&self) -> &[u8; KEY_ID_LEN] {
         &self.0
     }
-
-    /// A fresh random id from the operating system.
-    pub(crate) fn random() -> Result<Self, Error> {
-        let mut bytes = [0u8; KEY_ID_LEN];
-        getrandom::fill(&mut bytes).map_err(|_| Error::Randomness)?;
-        Ok(Self(bytes))
-    }
 }
 
 impl core::fmt::Debug for KeyId {
@@ -285,14 +278,13 @@ pub(crate) fn seal(
 /// Decrypts a sealed record with its key.
 ///
 /// # Errors
-/// [`Error::Tampered`] when authentication fails or the record is inconsistent (times this
-/// version never writes, bad order id); [`Error::Malformed`] for an unknown format version
-/// or a key of the wrong size; [`Error::Expired`] / [`Error::Revoked`] for tombstones.
+/// [`Error::Tampered`] when authentication fails or the record is inconsistent (a format
+/// version other than [`FORMAT_VERSION`], times this version never writes, bad order id);
+/// [`Error::Malformed`] for a key of the wrong size; [`Error::Expired`] /
+/// [`Error::Revoked`] for tombstones.
 pub fn open_record(record: &StoredRecord, key: &[u8]) -> Result<UnlockCode, Error> {
     if record.format != FORMAT_VERSION {
-        return Err(Error::Malformed {
-            what: "record format version",
-        });
+        return Err(Error::Tampered);
     }
     check_times(record)?;
     let (nonce, ciphertext) = match &record.body {

@@ -493,7 +493,10 @@ impl KeyStore for SqliteKeyStore {
                     "INSERT INTO record_keys (key_id, expires_at, key) VALUES (?1, ?2, ?3)",
                 )
                 .map_err(db_err)?;
-            for k in keys {
+            // In key order: random ids inserted in sequence touch each B-tree page once.
+            let mut ordered: Vec<&StoredKey> = keys.iter().collect();
+            ordered.sort_unstable_by_key(|k| k.id);
+            for k in ordered {
                 let result = insert.execute(params![
                     &k.id.as_bytes()[..],
                     to_i64(k.expires_at_ms)?,

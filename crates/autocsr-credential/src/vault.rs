@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 use zeroize::Zeroizing;
 
 use crate::record::{
-    self, KEY_LEN, KeyId, MAX_TIME_MS, MAX_WINDOW_MS, NONCE_LEN, RecordBody, StoredRecord,
-    check_times, from_millis, to_millis, validate_order_id,
+    self, KEY_ID_LEN, KEY_LEN, KeyId, MAX_TIME_MS, MAX_WINDOW_MS, NONCE_LEN, RecordBody,
+    StoredRecord, check_times, from_millis, to_millis, validate_order_id,
 };
 use crate::store::{
     AuditEvent, AuditKind, AuditSink, Clock, KeyStore, KeyWrapper, MemoryKeyStore,
@@ -257,18 +257,17 @@ impl Vault {
         let mut records = Vec::with_capacity(items.len());
         let mut keys = Vec::with_capacity(items.len());
         for &(order_id, code) in items {
-            let id = KeyId::random()?;
-            let mut key = Zeroizing::new(vec![0u8; KEY_LEN]);
-            getrandom::fill(&mut key).map_err(|_| Error::Randomness)?;
-            records.push(record::seal(
-                code,
-                order_id,
-                now,
-                expires,
-                id,
-                &key,
-                random_nonce()?,
-            )?);
+            // Key, key id and nonce from one read of the OS generator (one syscall).
+            let mut fresh = Zeroizing::new([0u8; KEY_LEN + KEY_ID_LEN + NONCE_LEN]);
+            getrandom::fill(fresh.as_mut_slice()).map_err(|_| Error::Randomness)?;
+            let (key_bytes, rest) = fresh.split_at(KEY_LEN);
+            let (id_bytes, nonce_bytes) = rest.split_at(KEY_ID_LEN);
+            let key = Zeroizing::new(key_bytes.to_vec());
+            let id = KeyId::from_slice(id_bytes)?;
+            let nonce: [u8; NONCE_LEN] = nonce_bytes
+                .try_into()
+                .map_err(|_| Error::Malformed { what: "nonce" })?;
+            records.push(record::seal(code, order_id, now, expires, id, &key, nonce)?);
             let blob = match &self.key_wrapper {
                 Some(w) => Zeroizing::new(w.wrap(&id, expires, &key)?),
                 None => key,
@@ -342,9 +341,21 @@ impl Vault {
         }
     }
 
-    /// Loads a record and refuses one whose times this version never writes.
+    /// Loads a record and refuses one of another format or with times this version never
+    /// writes. A stored row
+    /// that does not even decode (negative times, a bad state, a wrong-sized key id) was
+    /// edited too: it is `Tampered`, like every other tampered record, so a host can alert
+    /// on that one variant.
     fn load(&self, order_id: &str) -> Result<StoredRecord, Error> {
-        let record = self.records.load(order_id)?.ok_or(Error::NotFound)?;
+        let record = match self.records.load(order_id) {
+            Ok(Some(record)) => record,
+            Ok(None) => return Err(Error::NotFound),
+            Err(Error::Malformed { .. }) => return Err(Error::Tampered),
+            Err(other) => return Err(other),
+        };
+        if record.format != record::FORMAT_VERSION {
+            return Err(Error::Tampered);
+        }
         check_times(&record)?;
         Ok(record)
     }
@@ -498,10 +509,4 @@ fn state_at(record: &StoredRecord, now: u64) -> CredentialState {
         RecordBody::Sealed { .. } if now >= record.expires_at_ms => CredentialState::Expired,
         RecordBody::Sealed { .. } => CredentialState::Available,
     }
-}
-
-fn random_nonce() -> Result<[u8; NONCE_LEN], Error> {
-    let mut nonce = [0u8; NONCE_LEN];
-    getrandom::fill(&mut nonce).map_err(|_| Error::Randomness)?;
-    Ok(nonce)
 }
