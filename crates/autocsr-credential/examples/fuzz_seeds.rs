@@ -77,6 +77,14 @@ fn main() {
         flipped[last] ^= 1;
         std::fs::write(records.join(format!("{id}-flipped")), flipped).unwrap();
     }
+    // A live record whose stored expiry no version writes (year 10000 and beyond).
+    let mut far = record_store.load("seed-live").unwrap().unwrap();
+    far.expires_at_ms = u64::MAX;
+    let key = &keys["seed-live"];
+    let mut joined = vec![u8::try_from(key.len()).unwrap()];
+    joined.extend_from_slice(key);
+    joined.extend_from_slice(&far.encode().unwrap());
+    std::fs::write(records.join("seed-live-absurd-expiry"), joined).unwrap();
     std::fs::write(records.join("empty"), b"").unwrap();
     std::fs::write(records.join("short-key"), [200u8, 1, 2, 3]).unwrap();
 }
