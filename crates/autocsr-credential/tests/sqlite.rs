@@ -252,6 +252,60 @@ fn concurrent_first_opens_of_a_fresh_directory_all_succeed() {
     }
 }
 
+const FIRST_OPEN_DIR: &str = "AUTOCSR_CREDENTIAL_FIRST_OPEN_DIR";
+
+#[test]
+#[ignore = "the child half of concurrent_first_opens_from_separate_processes_all_succeed"]
+fn first_open_child() {
+    let Ok(dir) = std::env::var(FIRST_OPEN_DIR) else {
+        return;
+    };
+    let vault = Vault::open_sqlite(Path::new(&dir)).unwrap();
+    vault
+        .issue(&format!("p{}", std::process::id()), DAY)
+        .unwrap();
+}
+
+/// As reported: several `autocsr` processes started at once on a fresh data directory.
+#[test]
+fn concurrent_first_opens_from_separate_processes_all_succeed() {
+    let exe = std::env::current_exe().unwrap();
+    let mut failures = Vec::new();
+    for round in 0..30 {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("fresh");
+        let children: Vec<_> = (0..6)
+            .map(|_| {
+                std::process::Command::new(&exe)
+                    .args([
+                        "first_open_child",
+                        "--exact",
+                        "--ignored",
+                        "--test-threads=1",
+                    ])
+                    .env(FIRST_OPEN_DIR, &dir)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let output = child.wait_with_output().unwrap();
+            if !output.status.success() {
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                let reason = stderr
+                    .lines()
+                    .find(|l| l.contains("called `Result::unwrap()`"))
+                    .unwrap_or("no panic message")
+                    .to_owned();
+                failures.push(format!("round {round}: {reason}"));
+            }
+        }
+    }
+    assert_eq!(failures, Vec::<String>::new());
+}
+
 #[test]
 fn a_legacy_store_with_data_is_refused_and_an_empty_one_upgraded() {
     let v1_records = "CREATE TABLE schema_version (version INTEGER NOT NULL);
