@@ -96,7 +96,8 @@ pub enum Error {
     /// The store was written in an earlier, pre-release format (version 1: daily epoch keys
     /// shared by many records, which cannot shred one code at a time) and still holds data.
     /// It is refused, not converted: drain it with the version that wrote it (stop issuing,
-    /// let every code expire, run `purge`), then open it again. An empty one is upgraded.
+    /// let every code expire, run `purge`), then open it again. An emptied record store is
+    /// upgraded, and the vault's open then destroys the epoch keys left beside it.
     #[error(
         "store holds data in the earlier format version {found}; drain it with the version that wrote it (let every code expire, then purge) before upgrading"
     )]

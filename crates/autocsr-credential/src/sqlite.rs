@@ -131,7 +131,17 @@ fn enable_wal(conn: &Connection, timeout: Duration) -> Result<(), Error> {
     }
 }
 
-fn open_connection(path: &Path, schema: &Schema) -> Result<Connection, Error> {
+/// What to do with a version-1 store that still holds data.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Legacy {
+    /// Refuse it ([`Error::LegacyFormat`]) and leave it untouched.
+    Refuse,
+    /// Drop it: only for a version-1 key store once the record store beside it holds no
+    /// version-1 record, so its epoch keys can open nothing but old backups.
+    Discard,
+}
+
+fn open_connection(path: &Path, schema: &Schema, legacy: Legacy) -> Result<Connection, Error> {
     create_private(path)?;
     let mut conn = Connection::open(path).map_err(db_err)?;
     conn.busy_timeout(DEFAULT_BUSY_TIMEOUT).map_err(db_err)?;
@@ -143,14 +153,19 @@ fn open_connection(path: &Path, schema: &Schema) -> Result<Connection, Error> {
     // 32 MiB of page cache: a purge of a million records touches every page of the table.
     conn.pragma_update(None, "cache_size", -32_768)
         .map_err(db_err)?;
-    migrate(&mut conn, schema)?;
+    if migrate(&mut conn, schema, legacy)? {
+        // Dropped legacy keys: push their overwritten pages out of the WAL as well.
+        // Best effort: a reader now only delays it to the next destroying call.
+        let _complete = checkpoint(&conn)?;
+    }
     Ok(conn)
 }
 
 /// Creates or checks the schema in one IMMEDIATE transaction (concurrent first opens queue
 /// on its lock). A newer schema is refused; an empty version-1 store is replaced; a
-/// version-1 store holding data is refused ([`Error::LegacyFormat`]), never half-converted.
-fn migrate(conn: &mut Connection, schema: &Schema) -> Result<(), Error> {
+/// version-1 store holding data is refused ([`Error::LegacyFormat`]), never half-converted,
+/// unless `legacy` says to discard it. Returns whether legacy data was dropped.
+fn migrate(conn: &mut Connection, schema: &Schema, legacy: Legacy) -> Result<bool, Error> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db_err)?;
@@ -170,8 +185,10 @@ fn migrate(conn: &mut Connection, schema: &Schema) -> Result<(), Error> {
         });
     }
     if current == schema.version {
-        return tx.commit().map_err(db_err);
+        tx.commit().map_err(db_err)?;
+        return Ok(false);
     }
+    let mut dropped = false;
     if current > 0 {
         let holds_data: bool = tx
             .query_row(
@@ -180,9 +197,10 @@ fn migrate(conn: &mut Connection, schema: &Schema) -> Result<(), Error> {
                 |r| r.get(0),
             )
             .map_err(db_err)?;
-        if holds_data {
+        if holds_data && legacy == Legacy::Refuse {
             return Err(Error::LegacyFormat { found: current });
         }
+        dropped = holds_data;
         tx.execute_batch(&format!("DROP TABLE {}", schema.legacy_table))
             .map_err(db_err)?;
         tx.execute("DELETE FROM schema_version", [])
@@ -194,7 +212,8 @@ fn migrate(conn: &mut Connection, schema: &Schema) -> Result<(), Error> {
         [schema.version],
     )
     .map_err(db_err)?;
-    tx.commit().map_err(db_err)
+    tx.commit().map_err(db_err)?;
+    Ok(dropped)
 }
 
 /// Copies the WAL into the database and truncates it, so no old page image survives there.
@@ -223,7 +242,7 @@ impl SqliteRecordStore {
     /// [`Error::LegacyFormat`].
     pub fn open(path: &Path) -> Result<Self, Error> {
         Ok(Self {
-            conn: Mutex::new(open_connection(path, &RECORD_SCHEMA)?),
+            conn: Mutex::new(open_connection(path, &RECORD_SCHEMA, Legacy::Refuse)?),
         })
     }
 
@@ -457,7 +476,7 @@ impl SqliteKeyStore {
     /// [`Error::LegacyFormat`].
     pub fn open(path: &Path) -> Result<Self, Error> {
         Ok(Self {
-            conn: Mutex::new(open_connection(path, &KEY_SCHEMA)?),
+            conn: Mutex::new(open_connection(path, &KEY_SCHEMA, Legacy::Refuse)?),
         })
     }
 
@@ -593,9 +612,13 @@ impl Vault {
     /// # Errors
     /// As [`open_sqlite`](Self::open_sqlite).
     pub fn open_sqlite_files(records: &Path, keys: &Path) -> Result<Self, Error> {
-        Ok(Self::new(
-            Arc::new(SqliteRecordStore::open(records)?),
-            Arc::new(SqliteKeyStore::open(keys)?),
-        ))
+        // Records first: a version-1 record store holding data is refused before the key
+        // store is touched. Once it holds none, version-1 epoch keys can only open old
+        // backups, so they are destroyed rather than kept in the way.
+        let records = SqliteRecordStore::open(records)?;
+        let keys = SqliteKeyStore {
+            conn: Mutex::new(open_connection(keys, &KEY_SCHEMA, Legacy::Discard)?),
+        };
+        Ok(Self::new(Arc::new(records), Arc::new(keys)))
     }
 }

@@ -328,10 +328,15 @@ fn a_legacy_store_with_data_is_refused_and_an_empty_one_upgraded() {
         RECORDS_FILE,
         "INSERT INTO records VALUES ('old', 1, 0, 1, 86400000, 0, 0, NULL, x'00', x'00')",
     );
-    make(
-        KEYS_FILE,
-        "INSERT INTO epoch_keys VALUES (86400000, x'0102')",
-    );
+    let old_key = [0x5Au8; 32];
+    {
+        let conn = rusqlite::Connection::open(dir.path().join(KEYS_FILE)).unwrap();
+        conn.execute(
+            "INSERT INTO epoch_keys VALUES (86400000, ?1)",
+            [&old_key[..]],
+        )
+        .unwrap();
+    }
     assert!(matches!(
         Vault::open_sqlite(dir.path()),
         Err(Error::LegacyFormat { found: 1 })
@@ -348,12 +353,34 @@ fn a_legacy_store_with_data_is_refused_and_an_empty_one_upgraded() {
     assert_eq!(n, 1);
     drop(conn);
 
-    // Drained (what purge leaves once every old code expired): upgraded in place.
+    let conn = rusqlite::Connection::open(dir.path().join(KEYS_FILE)).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT COUNT(*) FROM epoch_keys", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1, "the old keys must survive a refused open");
+    drop(conn);
+
+    // Records drained (every old code expired and purged) while an epoch key is left, as a
+    // purge before the epoch's end leaves it: the vault opens, and the old key, which
+    // could only open old backups now, is destroyed.
     make(RECORDS_FILE, "DELETE FROM records");
-    make(KEYS_FILE, "DELETE FROM epoch_keys");
+    assert!(contains(&raw_files(&dir.path().join(KEYS_FILE)), &old_key));
     let vault = Vault::open_sqlite(dir.path()).unwrap();
     vault.issue("new", DAY).unwrap();
     assert!(vault.reveal("new").is_ok());
+    drop(vault);
+    assert!(!contains(&raw_files(&dir.path().join(KEYS_FILE)), &old_key));
+    // The key store alone is never discarded by its own open.
+    let lone = tempfile::tempdir().unwrap();
+    let conn = rusqlite::Connection::open(lone.path().join(KEYS_FILE)).unwrap();
+    conn.execute_batch(v1_keys).unwrap();
+    conn.execute("INSERT INTO epoch_keys VALUES (1, x'01')", [])
+        .unwrap();
+    drop(conn);
+    assert!(matches!(
+        SqliteKeyStore::open(&lone.path().join(KEYS_FILE)),
+        Err(Error::LegacyFormat { found: 1 })
+    ));
 }
 
 #[test]
