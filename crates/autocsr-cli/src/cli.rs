@@ -37,7 +37,7 @@ pub(crate) enum Command {
     Status(OrderIdArg),
     /// Destroy an order's unlock code now.
     Revoke(OrderIdArg),
-    /// Destroy every expired record and every epoch key no record needs any more.
+    /// Destroy every expired record and its key.
     Purge,
     /// Judge a customer's CSR (PEM or DER) against the Baseline Requirements.
     CheckCsr(CheckCsrArgs),

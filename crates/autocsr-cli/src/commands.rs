@@ -350,7 +350,7 @@ fn revoke(pipeline: &DefaultAutoCsr, order_id: &str) -> Result<Outcome, CliError
 #[derive(Serialize)]
 struct PurgeJson {
     records_destroyed: u64,
-    epoch_keys_destroyed: u64,
+    keys_destroyed: u64,
 }
 
 fn purge(pipeline: &DefaultAutoCsr) -> Result<Outcome, CliError> {
@@ -359,16 +359,16 @@ fn purge(pipeline: &DefaultAutoCsr) -> Result<Outcome, CliError> {
         .purge()
         .map_err(|err| CliError::other("purging the vault failed").caused_by(err))?;
     let records = report.records_destroyed;
-    let keys = report.epoch_keys_destroyed;
+    let keys = report.keys_destroyed;
     Outcome::new(
         PurgeJson {
             records_destroyed: records,
-            epoch_keys_destroyed: keys,
+            keys_destroyed: keys,
         },
         lines(
             &[
                 ("Records destroyed", &records.to_string()),
-                ("Epoch keys destroyed", &keys.to_string()),
+                ("Keys destroyed", &keys.to_string()),
             ],
             NO_TAIL,
         ),

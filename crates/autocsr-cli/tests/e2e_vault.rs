@@ -92,7 +92,7 @@ fn after_the_window_reveal_exits_3_status_says_expired_and_purge_counts_it() {
         purged["records_destroyed"].as_u64().unwrap() >= 1,
         "{purged}"
     );
-    assert!(purged["epoch_keys_destroyed"].is_u64(), "{purged}");
+    assert!(purged["keys_destroyed"].is_u64(), "{purged}");
     // Gone: now it is an unknown order.
     sandbox.json(["reveal", order_id], 4);
     sandbox.json(["status", order_id], 4);
@@ -149,7 +149,7 @@ fn purge_on_an_empty_vault_counts_nothing() {
     let sandbox = Sandbox::new();
     let (purged, _) = sandbox.json(["purge"], 0);
     assert_eq!(purged["records_destroyed"], 0);
-    assert_eq!(purged["epoch_keys_destroyed"], 0);
+    assert_eq!(purged["keys_destroyed"], 0);
 }
 
 #[test]

@@ -54,13 +54,19 @@ fn main() {
     vault
         .issue("seed-revoked", Duration::from_secs(3600))
         .unwrap();
+    let mut keys = std::collections::HashMap::new();
+    for id in ["seed-live", "seed-revoked"] {
+        let record = record_store.load(id).unwrap().unwrap();
+        keys.insert(id, key_store.get(&record.key_id).unwrap().unwrap());
+    }
     vault.revoke("seed-revoked").unwrap();
     for id in ["seed-live", "seed-revoked"] {
         let record = record_store.load(id).unwrap().unwrap();
-        let key = key_store.get(record.key_epoch).unwrap().unwrap();
+        // Take the key before the revoke below destroys it: the seed needs a real key.
+        let key = keys.get(id).unwrap().clone();
         let mut joined = vec![u8::try_from(key.len()).unwrap()];
         joined.extend_from_slice(&key);
-        let encoded = record.encode();
+        let encoded = record.encode().unwrap();
         joined.extend_from_slice(&encoded);
         std::fs::write(records.join(id), &joined).unwrap();
         let mut truncated = joined.clone();
@@ -71,6 +77,14 @@ fn main() {
         flipped[last] ^= 1;
         std::fs::write(records.join(format!("{id}-flipped")), flipped).unwrap();
     }
+    // A live record whose stored expiry no version writes (year 10000 and beyond).
+    let mut far = record_store.load("seed-live").unwrap().unwrap();
+    far.expires_at_ms = u64::MAX;
+    let key = &keys["seed-live"];
+    let mut joined = vec![u8::try_from(key.len()).unwrap()];
+    joined.extend_from_slice(key);
+    joined.extend_from_slice(&far.encode().unwrap());
+    std::fs::write(records.join("seed-live-absurd-expiry"), joined).unwrap();
     std::fs::write(records.join("empty"), b"").unwrap();
     std::fs::write(records.join("short-key"), [200u8, 1, 2, 3]).unwrap();
 }

@@ -2,7 +2,8 @@
 //! `cargo run --release -p autocsr-credential --example vault_perf -- 1000000 [DIR]`
 //!
 //! Reports single durable issue p50, `issue_many` orders/s (the bulk load), reveal p50/p99
-//! with N live records, disk bytes per record, and the purge time of N expired records.
+//! with N live records, disk bytes per record (both files), single revoke p50, and the purge
+//! time of N expired records and their keys.
 
 #![allow(
     clippy::unwrap_used,
@@ -119,15 +120,31 @@ fn main() {
     )
     .unwrap();
 
+    // Revokes: each destroys one key and checkpoints the key store (durable).
+    let mut revokes = Vec::new();
+    for i in 0..200 {
+        let t = Instant::now();
+        vault.revoke(&format!("single-{i}")).unwrap();
+        revokes.push(t.elapsed());
+    }
+    revokes.sort();
+    writeln!(
+        out,
+        "revoke (single, durable, with checkpoint): p50 {:?} p99 {:?}",
+        percentile(&revokes, 0.5),
+        percentile(&revokes, 0.99)
+    )
+    .unwrap();
+
     // Purge of every record once all have expired.
     clock.advance(window + Duration::from_secs(86_400));
     let t = Instant::now();
     let report = vault.purge().unwrap();
     writeln!(
         out,
-        "purge: {} records and {} epoch keys in {:?}",
+        "purge: {} records and {} keys in {:?}",
         report.records_destroyed,
-        report.epoch_keys_destroyed,
+        report.keys_destroyed,
         t.elapsed()
     )
     .unwrap();

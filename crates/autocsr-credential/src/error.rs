@@ -46,10 +46,11 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// The requested window is zero or reaches past what the vault can represent.
-    #[error("invalid credential window")]
+    /// The requested window is zero, longer than [`MAX_WINDOW`](crate::MAX_WINDOW) (366
+    /// days), or ends after year 9999.
+    #[error("invalid credential window (it must be more than zero and at most 366 days)")]
     InvalidWindow,
-    /// The clock reads a time the vault cannot represent (before 1970 or far future).
+    /// The clock reads a time the vault cannot represent (before 1970 or after year 9999).
     #[error("clock time out of range")]
     InvalidTime,
     /// No credential exists for the order (never issued, or purged).
@@ -64,8 +65,9 @@ pub enum Error {
     /// The credential was revoked; the code is destroyed.
     #[error("credential revoked")]
     Revoked,
-    /// The stored record failed authentication (edited, moved to another order, wrong or
-    /// missing key). Deliberately opaque.
+    /// The stored record failed authentication (edited, moved to another order, times this
+    /// version never writes, wrong or missing key). Deliberately opaque. Every read path
+    /// (`reveal`, `status`, `revoke`, `open_record`) reports a tampered record as this.
     #[error("credential record failed authentication")]
     Tampered,
     /// A credential already exists for the order; a reissue is a new order.
@@ -74,8 +76,8 @@ pub enum Error {
     /// The operating system's random number generator failed.
     #[error("operating system random number generator failed")]
     Randomness,
-    /// The key-wrapping hook (e.g. a KMS) failed to wrap or unwrap an epoch key.
-    #[error("epoch key wrapping failed")]
+    /// The key-wrapping hook (e.g. a KMS) failed to wrap, unwrap or destroy a key.
+    #[error("key wrapping failed")]
     KeyWrap(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A stored record or key could not be decoded (wrong size, unknown format version).
     #[error("stored data is malformed: {what}")]
@@ -91,6 +93,24 @@ pub enum Error {
         /// Newest version this library knows.
         supported: i64,
     },
+    /// The store was written in an earlier, pre-release format (version 1: daily epoch keys
+    /// shared by many records, which cannot shred one code at a time) and still holds data.
+    /// It is refused, not converted: drain it with the version that wrote it (stop issuing,
+    /// let every code expire, run `purge`), then open it again. An emptied record store is
+    /// upgraded, and the vault's open then destroys the epoch keys left beside it.
+    #[error(
+        "store holds data in the earlier format version {found}; drain it with the version that wrote it (let every code expire, then purge) before upgrading"
+    )]
+    LegacyFormat {
+        /// The format (schema) version found.
+        found: i64,
+    },
+    /// A key was destroyed in the store but its bytes may still be in the store's files,
+    /// because another connection holds a read transaction (SQLite could not checkpoint its
+    /// write-ahead log within the busy timeout). Nothing is lost: repeat the call (`purge`,
+    /// `revoke`) once that reader is done and it finishes the destruction.
+    #[error("key destruction not yet complete on disk (another reader is active); retry")]
+    ShreddingIncomplete,
     /// The storage backend failed (I/O, database error).
     #[error("credential storage failed")]
     Storage(#[source] Box<dyn std::error::Error + Send + Sync>),

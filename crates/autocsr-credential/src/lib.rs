@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub use secrecy;
+pub use zeroize;
 
 mod code;
 mod error;
@@ -14,13 +15,16 @@ mod vault;
 
 pub use code::{CodeLength, UnlockCode};
 pub use error::Error;
+pub use record::KeyId;
 #[cfg(feature = "sqlite")]
-pub use sqlite::{KEYS_FILE, RECORDS_FILE, SqliteKeyStore, SqliteRecordStore};
+pub use sqlite::{
+    DEFAULT_BUSY_TIMEOUT, KEYS_FILE, RECORDS_FILE, SqliteKeyStore, SqliteRecordStore,
+};
 pub use store::{
     AuditEvent, AuditKind, AuditSink, Clock, KeyStore, KeyWrapper, ManualClock, MemoryAudit,
-    MemoryKeyStore, MemoryRecordStore, NoAudit, RecordStore, SystemClock,
+    MemoryKeyStore, MemoryRecordStore, NoAudit, RecordStore, StoredKey, SystemClock, period_end,
 };
 pub use vault::{
-    CredentialState, DEFAULT_EPOCH, DEFAULT_WINDOW, IssuedCredential, PurgeReport, Revealed,
-    Status, Vault,
+    CredentialState, DEFAULT_WINDOW, IssuedCredential, MAX_WINDOW, PurgeReport, Revealed, Status,
+    Vault,
 };

@@ -1,8 +1,11 @@
-//! Stored records and their encryption (AES-256-GCM under an epoch key).
+//! Stored records and their encryption: each record under its own AES-256-GCM key.
 //!
-//! The associated data binds the format version, the order id, the creation and expiry
-//! times and the epoch key id, so a record copied to another order, or given a later
-//! expiry, fails authentication ([`Error::Tampered`]).
+//! Every record is sealed under a fresh random 256-bit key that lives in the
+//! [`KeyStore`](crate::KeyStore) under a random [`KeyId`], never next to the ciphertext.
+//! Destroying that one key (revoke, reveal after expiry, purge) shreds that one code in every
+//! copy of the record store. The associated data binds the format version, the order id,
+//! the creation and expiry times and the key id, so a record copied to another order, given
+//! a later expiry or pointed at another key fails authentication ([`Error::Tampered`]).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,15 +16,24 @@ use zeroize::Zeroizing;
 
 use crate::{Error, UnlockCode};
 
-/// The record format version bound into every record's associated data.
-pub const FORMAT_VERSION: u8 = 1;
+/// The record format version bound into every record's associated data. Version 1 (daily
+/// epoch keys shared by many records) is refused: see the crate README.
+pub const FORMAT_VERSION: u8 = 2;
 /// Longest order id accepted.
 pub const MAX_ORDER_ID_LEN: usize = 128;
 /// AES-GCM nonce length.
 pub const NONCE_LEN: usize = 12;
-/// Epoch key length (AES-256).
+/// Record key length (AES-256).
 pub const KEY_LEN: usize = 32;
-const AAD_LABEL: &[u8] = b"autocsr-credential record";
+/// Key id length: 128 random bits, so ids never collide and never say anything.
+pub const KEY_ID_LEN: usize = 16;
+/// The latest time the vault represents: 9999-12-31T23:59:59.999Z, in ms since 1970. Every
+/// stored time is at most this, so every time the vault hands out can be formatted as an
+/// RFC 3339 date; a clock beyond it is [`Error::InvalidTime`].
+pub const MAX_TIME_MS: u64 = 253_402_300_799_999;
+/// The longest reveal window, in ms: 366 days (see [`crate::MAX_WINDOW`]).
+pub const MAX_WINDOW_MS: u64 = 366 * 86_400_000;
+const AAD_LABEL: &[u8] = b"autocsr-credential record v2";
 
 /// Checks an order id: 1 to 128 characters from `A-Z a-z 0-9 - _ . :`.
 ///
@@ -48,21 +60,87 @@ pub fn validate_order_id(order_id: &str) -> Result<(), Error> {
 }
 
 /// Milliseconds since the Unix epoch, as stored.
+///
+/// # Errors
+/// [`Error::InvalidTime`] before 1970 or after [`MAX_TIME_MS`].
 pub(crate) fn to_millis(t: SystemTime) -> Result<u64, Error> {
     let d = t
         .duration_since(UNIX_EPOCH)
         .map_err(|_| Error::InvalidTime)?;
     let ms = u64::try_from(d.as_millis()).map_err(|_| Error::InvalidTime)?;
-    // Keep every stored time representable as an SQLite INTEGER (i64).
-    if ms > 1 << 61 {
+    if ms > MAX_TIME_MS {
         return Err(Error::InvalidTime);
     }
     Ok(ms)
 }
 
-/// The inverse of [`to_millis`].
+/// The inverse of [`to_millis`]; total: a value past what the platform's `SystemTime` holds
+/// (only possible for a tampered record, which every read path refuses first) gives the
+/// latest representable time instead of a panic.
 pub(crate) fn from_millis(ms: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms)
+    UNIX_EPOCH
+        .checked_add(Duration::from_millis(ms))
+        .or_else(|| UNIX_EPOCH.checked_add(Duration::from_millis(MAX_TIME_MS)))
+        .unwrap_or(UNIX_EPOCH)
+}
+
+/// Refuses a record whose times this version could never have written: a time after
+/// [`MAX_TIME_MS`], an expiry not after creation, or a window longer than
+/// [`MAX_WINDOW_MS`]. Every read path checks this before using a stored time, so no stored
+/// value can make the vault (or a host formatting its times) fail later.
+///
+/// # Errors
+/// [`Error::Tampered`].
+pub fn check_times(record: &StoredRecord) -> Result<(), Error> {
+    let plausible = record.created_at_ms <= MAX_TIME_MS
+        && record.expires_at_ms <= MAX_TIME_MS
+        && record.expires_at_ms > record.created_at_ms
+        && record.expires_at_ms - record.created_at_ms <= MAX_WINDOW_MS;
+    if plausible {
+        Ok(())
+    } else {
+        Err(Error::Tampered)
+    }
+}
+
+/// The id under which a record's key is kept in the [`KeyStore`](crate::KeyStore): 128
+/// random bits, not derived from anything. Not secret (it is stored in both stores).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyId([u8; KEY_ID_LEN]);
+
+impl KeyId {
+    /// A key id from its bytes (stores reading their rows).
+    #[must_use]
+    pub const fn from_bytes(bytes: [u8; KEY_ID_LEN]) -> Self {
+        Self(bytes)
+    }
+
+    /// A key id from a slice (stores reading their rows).
+    ///
+    /// # Errors
+    /// [`Error::Malformed`] unless `bytes` is exactly [`KEY_ID_LEN`] long.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, Error> {
+        bytes
+            .try_into()
+            .map(Self)
+            .map_err(|_| Error::Malformed { what: "key id" })
+    }
+
+    /// The id's bytes.
+    #[must_use]
+    pub const fn as_bytes(&self) -> &[u8; KEY_ID_LEN] {
+        &self.0
+    }
+}
+
+impl core::fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("KeyId(")?;
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        f.write_str(")")
+    }
 }
 
 /// What is left of a record: the sealed code, or a secret-free tombstone.
@@ -104,9 +182,9 @@ impl core::fmt::Debug for RecordBody {
 
 /// One stored credential record, as a [`RecordStore`](crate::RecordStore) keeps it.
 ///
-/// Times are milliseconds since the Unix epoch. `key_epoch` names the epoch key (it is the
-/// epoch's end time, which is never before `expires_at_ms`). `reveal_count` is bookkeeping
-/// and is not authenticated.
+/// Times are milliseconds since the Unix epoch. `key_id` names the record's own key in the
+/// [`KeyStore`](crate::KeyStore); a tombstone keeps it so a repeated revoke can finish
+/// destroying the key. `reveal_count` is bookkeeping and is not authenticated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredRecord {
     /// Format version (bound into the associated data).
@@ -117,43 +195,53 @@ pub struct StoredRecord {
     pub created_at_ms: u64,
     /// When the window closes.
     pub expires_at_ms: u64,
-    /// The epoch key id (the epoch's end, ms since 1970).
-    pub key_epoch: u64,
+    /// The id of this record's key in the key store.
+    pub key_id: KeyId,
     /// Successful reveals so far.
     pub reveal_count: u64,
     /// The sealed code or a tombstone.
     pub body: RecordBody,
 }
 
-fn associated_data(format: u8, order_id: &str, created: u64, expires: u64, epoch: u64) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(AAD_LABEL.len() + 2 + order_id.len() + 24);
+fn associated_data(
+    format: u8,
+    order_id: &str,
+    created: u64,
+    expires: u64,
+    key_id: &KeyId,
+) -> Result<Vec<u8>, Error> {
+    let id_len = u8::try_from(order_id.len()).map_err(|_| Error::InvalidOrderId {
+        reason: "longer than 128 characters",
+    })?;
+    let mut aad = Vec::with_capacity(AAD_LABEL.len() + 2 + order_id.len() + 16 + KEY_ID_LEN);
     aad.extend_from_slice(AAD_LABEL);
     aad.push(format);
-    // Order ids are at most 128 bytes; the length prefix keeps the encoding unambiguous.
-    aad.push(u8::try_from(order_id.len()).unwrap_or(u8::MAX));
+    // The length prefix keeps the encoding unambiguous.
+    aad.push(id_len);
     aad.extend_from_slice(order_id.as_bytes());
     aad.extend_from_slice(&created.to_be_bytes());
     aad.extend_from_slice(&expires.to_be_bytes());
-    aad.extend_from_slice(&epoch.to_be_bytes());
-    aad
+    aad.extend_from_slice(key_id.as_bytes());
+    Ok(aad)
 }
 
 fn cipher(key: &[u8]) -> Result<Aes256Gcm, Error> {
     Aes256Gcm::new_from_slice(key).map_err(|_| Error::Malformed {
-        what: "epoch key length",
+        what: "record key length",
     })
 }
 
-/// Encrypts `code` into a new sealed record.
+/// Encrypts `code` into a new sealed record under `key` (the record's own key).
 pub(crate) fn seal(
     code: &UnlockCode,
     order_id: &str,
     created_at_ms: u64,
     expires_at_ms: u64,
-    key_epoch: u64,
+    key_id: KeyId,
     key: &[u8],
     nonce: [u8; NONCE_LEN],
 ) -> Result<StoredRecord, Error> {
+    validate_order_id(order_id)?;
     let symbols = code.symbols();
     let mut plaintext = Zeroizing::new(Vec::with_capacity(symbols.len() + 1));
     plaintext.push(u8::try_from(symbols.len()).map_err(|_| Error::Malformed { what: "code" })?);
@@ -163,8 +251,8 @@ pub(crate) fn seal(
         order_id,
         created_at_ms,
         expires_at_ms,
-        key_epoch,
-    );
+        &key_id,
+    )?;
     let ciphertext = cipher(key)?
         .encrypt(
             &nonce.into(),
@@ -181,24 +269,24 @@ pub(crate) fn seal(
         order_id: order_id.to_owned(),
         created_at_ms,
         expires_at_ms,
-        key_epoch,
+        key_id,
         reveal_count: 0,
         body: RecordBody::Sealed { nonce, ciphertext },
     })
 }
 
-/// Decrypts a sealed record with its epoch key.
+/// Decrypts a sealed record with its key.
 ///
 /// # Errors
-/// [`Error::Tampered`] when authentication fails or the record is inconsistent (epoch
-/// before expiry, bad order id); [`Error::Malformed`] for an unknown format version or a
-/// key of the wrong size; [`Error::Expired`] / [`Error::Revoked`] for tombstones.
+/// [`Error::Tampered`] when authentication fails or the record is inconsistent (a format
+/// version other than [`FORMAT_VERSION`], times this version never writes, bad order id);
+/// [`Error::Malformed`] for a key of the wrong size; [`Error::Expired`] /
+/// [`Error::Revoked`] for tombstones.
 pub fn open_record(record: &StoredRecord, key: &[u8]) -> Result<UnlockCode, Error> {
     if record.format != FORMAT_VERSION {
-        return Err(Error::Malformed {
-            what: "record format version",
-        });
+        return Err(Error::Tampered);
     }
+    check_times(record)?;
     let (nonce, ciphertext) = match &record.body {
         RecordBody::Sealed { nonce, ciphertext } => (nonce, ciphertext),
         RecordBody::Expired { .. } => {
@@ -208,7 +296,7 @@ pub fn open_record(record: &StoredRecord, key: &[u8]) -> Result<UnlockCode, Erro
         }
         RecordBody::Revoked { .. } => return Err(Error::Revoked),
     };
-    if validate_order_id(&record.order_id).is_err() || record.key_epoch < record.expires_at_ms {
+    if validate_order_id(&record.order_id).is_err() {
         return Err(Error::Tampered);
     }
     let aad = associated_data(
@@ -216,8 +304,8 @@ pub fn open_record(record: &StoredRecord, key: &[u8]) -> Result<UnlockCode, Erro
         &record.order_id,
         record.created_at_ms,
         record.expires_at_ms,
-        record.key_epoch,
-    );
+        &record.key_id,
+    )?;
     let plaintext = Zeroizing::new(
         cipher(key)?
             .decrypt(
@@ -243,30 +331,33 @@ const BODY_REVOKED: u8 = 2;
 
 impl StoredRecord {
     /// A self-contained binary encoding (the in-memory store's snapshot format, and the
-    /// input of [`decode_and_open`]).
-    #[must_use]
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + self.order_id.len());
+    /// input of [`decode_and_open`]). Stable for a given [`FORMAT_VERSION`] (its first
+    /// byte); a store may persist it.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOrderId`] for an order id over 255 bytes and [`Error::Malformed`] for
+    /// a ciphertext over 65,535 bytes: their length prefixes could not hold them, so they
+    /// are refused rather than written with a wrong length.
+    pub fn encode(&self) -> Result<Vec<u8>, Error> {
+        let id_len = u8::try_from(self.order_id.len()).map_err(|_| Error::InvalidOrderId {
+            reason: "longer than 128 characters",
+        })?;
+        let mut out = Vec::with_capacity(80 + self.order_id.len());
         out.push(self.format);
-        out.push(u8::try_from(self.order_id.len()).unwrap_or(u8::MAX));
+        out.push(id_len);
         out.extend_from_slice(self.order_id.as_bytes());
-        for v in [
-            self.created_at_ms,
-            self.expires_at_ms,
-            self.key_epoch,
-            self.reveal_count,
-        ] {
-            out.extend_from_slice(&v.to_be_bytes());
-        }
+        out.extend_from_slice(&self.created_at_ms.to_be_bytes());
+        out.extend_from_slice(&self.expires_at_ms.to_be_bytes());
+        out.extend_from_slice(self.key_id.as_bytes());
+        out.extend_from_slice(&self.reveal_count.to_be_bytes());
         match &self.body {
             RecordBody::Sealed { nonce, ciphertext } => {
+                let len = u16::try_from(ciphertext.len()).map_err(|_| Error::Malformed {
+                    what: "ciphertext longer than 65535 bytes",
+                })?;
                 out.push(BODY_SEALED);
                 out.extend_from_slice(nonce);
-                out.extend_from_slice(
-                    &u16::try_from(ciphertext.len())
-                        .unwrap_or(u16::MAX)
-                        .to_be_bytes(),
-                );
+                out.extend_from_slice(&len.to_be_bytes());
                 out.extend_from_slice(ciphertext);
             }
             RecordBody::Expired { destroyed_at_ms } => {
@@ -278,7 +369,7 @@ impl StoredRecord {
                 out.extend_from_slice(&revoked_at_ms.to_be_bytes());
             }
         }
-        out
+        Ok(out)
     }
 
     /// Decodes [`encode`](Self::encode)'s output; refuses trailing bytes.
@@ -294,7 +385,7 @@ impl StoredRecord {
             .to_owned();
         let created_at_ms = r.u64()?;
         let expires_at_ms = r.u64()?;
-        let key_epoch = r.u64()?;
+        let key_id = KeyId::from_slice(r.take(KEY_ID_LEN)?)?;
         let reveal_count = r.u64()?;
         let body = match r.u8()? {
             BODY_SEALED => {
@@ -331,7 +422,7 @@ impl StoredRecord {
             order_id,
             created_at_ms,
             expires_at_ms,
-            key_epoch,
+            key_id,
             reveal_count,
             body,
         })
@@ -396,9 +487,11 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
 
+    const KEY_ID: KeyId = KeyId::from_bytes([3; KEY_ID_LEN]);
+
     fn sample(key: &[u8]) -> (UnlockCode, StoredRecord) {
         let code = UnlockCode::generate().unwrap();
-        let record = seal(&code, "order-1", 1_000, 5_000, 86_400_000, key, [7; 12]).unwrap();
+        let record = seal(&code, "order-1", 1_000, 5_000, KEY_ID, key, [7; 12]).unwrap();
         (code, record)
     }
 
@@ -407,13 +500,38 @@ mod tests {
         let key = [9u8; 32];
         let (code, record) = sample(&key);
         assert_eq!(open_record(&record, &key).unwrap(), code);
-        let bytes = record.encode();
+        let bytes = record.encode().unwrap();
+        assert_eq!(bytes[0], 2, "format version first");
         assert_eq!(StoredRecord::decode(&bytes).unwrap(), record);
         assert_eq!(decode_and_open(&bytes, &key).unwrap(), code);
         assert!(StoredRecord::decode(&bytes[..bytes.len() - 1]).is_err());
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(StoredRecord::decode(&longer).is_err());
+    }
+
+    #[test]
+    fn encode_refuses_what_its_length_prefixes_cannot_hold() {
+        let (_, record) = sample(&[9u8; 32]);
+        let mut long_id = record.clone();
+        long_id.order_id = "a".repeat(256);
+        assert!(matches!(
+            long_id.encode(),
+            Err(Error::InvalidOrderId { .. })
+        ));
+        // 255 bytes still fits the prefix and round-trips exactly.
+        long_id.order_id = "a".repeat(255);
+        let bytes = long_id.encode().unwrap();
+        assert_eq!(StoredRecord::decode(&bytes).unwrap(), long_id);
+        let mut long_ciphertext = record;
+        long_ciphertext.body = RecordBody::Sealed {
+            nonce: [0; NONCE_LEN],
+            ciphertext: vec![0; 65_536],
+        };
+        assert!(matches!(
+            long_ciphertext.encode(),
+            Err(Error::Malformed { .. })
+        ));
     }
 
     #[test]
@@ -425,12 +543,17 @@ mod tests {
         assert!(matches!(open_record(&moved, &key), Err(Error::Tampered)));
         let mut extended = record.clone();
         extended.expires_at_ms += 86_400_000;
-        extended.key_epoch += 86_400_000;
         assert!(matches!(open_record(&extended, &key), Err(Error::Tampered)));
         let mut backdated = record.clone();
         backdated.created_at_ms -= 1;
         assert!(matches!(
             open_record(&backdated, &key),
+            Err(Error::Tampered)
+        ));
+        let mut other_key_id = record.clone();
+        other_key_id.key_id = KeyId::from_bytes([4; KEY_ID_LEN]);
+        assert!(matches!(
+            open_record(&other_key_id, &key),
             Err(Error::Tampered)
         ));
         assert!(matches!(
@@ -441,6 +564,28 @@ mod tests {
             open_record(&record, &[8u8; 31]),
             Err(Error::Malformed { .. })
         ));
+    }
+
+    #[test]
+    fn impossible_times_are_tampered_and_never_panic() {
+        let key = [9u8; 32];
+        let (_, record) = sample(&key);
+        for (created, expires) in [
+            (1_000, 1_000),
+            (5_000, 1_000),
+            (0, MAX_WINDOW_MS + 1),
+            (1_000, MAX_TIME_MS + 1),
+            (1_000, 253_402_300_800_000),
+            (1_000, u64::MAX),
+            (u64::MAX, u64::MAX),
+        ] {
+            let mut r = record.clone();
+            r.created_at_ms = created;
+            r.expires_at_ms = expires;
+            assert!(matches!(check_times(&r), Err(Error::Tampered)));
+            assert!(matches!(open_record(&r, &key), Err(Error::Tampered)));
+        }
+        assert!(from_millis(u64::MAX) >= from_millis(MAX_TIME_MS));
     }
 
     #[test]

@@ -1,20 +1,21 @@
-//! The embedded default store: records and epoch keys in two SQLite files.
+//! The embedded default store: records and record keys in two SQLite files.
 //!
-//! Both files run in WAL mode with `synchronous=FULL` (a commit survives power loss),
-//! `secure_delete=ON` (deleted bytes are overwritten, not left in free pages) and a
-//! `wal_checkpoint(TRUNCATE)` after every purge (no old page images left in the WAL).
-//! Every trait method is one transaction. Files are created with mode 0600.
+//! Both files run in WAL mode with `synchronous=FULL` (a commit survives power loss) and
+//! `secure_delete=ON` (deleted bytes are overwritten, not left in free pages). Every call
+//! that destroys keys ends with a `wal_checkpoint(TRUNCATE)` whose result is checked, so a
+//! key reported destroyed is gone from the key store's files, and never only from its
+//! latest snapshot. Every trait method is one transaction. Files are created with mode 0600.
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 use zeroize::Zeroizing;
 
-use crate::record::{NONCE_LEN, RecordBody, StoredRecord};
-use crate::store::{KeyStore, RecordStore, lock};
+use crate::record::{KeyId, NONCE_LEN, RecordBody, StoredRecord};
+use crate::store::{KeyStore, RecordStore, StoredKey, lock};
 use crate::{Error, Vault};
 
 /// File name of the record store inside a vault directory (safe to back up).
@@ -22,28 +23,53 @@ pub const RECORDS_FILE: &str = "records.sqlite3";
 /// File name of the key store inside a vault directory (never back it up).
 pub const KEYS_FILE: &str = "keys.sqlite3";
 
+/// How long a call waits for another connection's lock (and a key-destroying checkpoint
+/// for other readers) before it gives up; see `set_busy_timeout`.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 const STATE_SEALED: i64 = 0;
 const STATE_EXPIRED: i64 = 1;
 const STATE_REVOKED: i64 = 2;
 
-/// Schema migrations, applied in order; the index + 1 is the schema version.
-const RECORD_MIGRATIONS: &[&str] = &["CREATE TABLE records (
+/// One store's schema: the current version, how to create it, and the table that held
+/// data under the one earlier (pre-release) version.
+struct Schema {
+    version: i64,
+    create: &'static str,
+    legacy_table: &'static str,
+}
+
+/// Version 1 held records under daily epoch keys (`key_epoch`); version 2 names each
+/// record's own key.
+const RECORD_SCHEMA: Schema = Schema {
+    version: 2,
+    create: "CREATE TABLE records (
         order_id     TEXT PRIMARY KEY NOT NULL,
         format       INTEGER NOT NULL,
         created_at   INTEGER NOT NULL,
         expires_at   INTEGER NOT NULL,
-        key_epoch    INTEGER NOT NULL,
+        key_id       BLOB NOT NULL,
         reveal_count INTEGER NOT NULL DEFAULT 0,
         state        INTEGER NOT NULL,
         state_at     INTEGER,
         nonce        BLOB,
         ciphertext   BLOB
     ) WITHOUT ROWID;
-    CREATE INDEX records_by_expiry ON records (expires_at);"];
-const KEY_MIGRATIONS: &[&str] = &["CREATE TABLE epoch_keys (
-        epoch INTEGER PRIMARY KEY NOT NULL,
-        key   BLOB NOT NULL
-    );"];
+    CREATE INDEX records_by_expiry ON records (expires_at);",
+    legacy_table: "records",
+};
+
+/// Version 1 held one key per expiry day (`epoch_keys`); version 2 one key per record.
+const KEY_SCHEMA: Schema = Schema {
+    version: 2,
+    create: "CREATE TABLE record_keys (
+        key_id     BLOB PRIMARY KEY NOT NULL,
+        expires_at INTEGER NOT NULL,
+        key        BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX record_keys_by_expiry ON record_keys (expires_at);",
+    legacy_table: "epoch_keys",
+};
 
 fn db_err(e: rusqlite::Error) -> Error {
     Error::storage(e)
@@ -60,7 +86,8 @@ fn to_u64(v: i64) -> Result<u64, Error> {
 }
 
 /// Creates `path` (and its `-wal` / `-shm` companions) with mode 0600 if missing, so SQLite
-/// never creates them with the process umask.
+/// never creates them with the process umask. Safe when several processes do it at once:
+/// nothing is truncated, and whoever creates a file creates it private.
 fn create_private(path: &Path) -> Result<(), Error> {
     let mut names = vec![path.to_path_buf()];
     for suffix in ["-wal", "-shm"] {
@@ -78,12 +105,47 @@ fn create_private(path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-fn open_connection(path: &Path, migrations: &[&str]) -> Result<Connection, Error> {
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked))
+}
+
+/// Switches to WAL mode. Changing the journal mode takes an exclusive lock without asking
+/// the busy handler, so concurrent first opens of a fresh file retry here, bounded by the
+/// busy timeout.
+fn enable_wal(conn: &Connection, timeout: Duration) -> Result<(), Error> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)) {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(_) => {
+                return Err(Error::Malformed {
+                    what: "the database refused WAL mode",
+                });
+            }
+            Err(e) if is_busy(&e) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(db_err(e)),
+        }
+    }
+}
+
+/// What to do with a version-1 store that still holds data.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Legacy {
+    /// Refuse it ([`Error::LegacyFormat`]) and leave it untouched.
+    Refuse,
+    /// Drop it: only for a version-1 key store once the record store beside it holds no
+    /// version-1 record, so its epoch keys can open nothing but old backups.
+    Discard,
+}
+
+fn open_connection(path: &Path, schema: &Schema, legacy: Legacy) -> Result<Connection, Error> {
     create_private(path)?;
     let mut conn = Connection::open(path).map_err(db_err)?;
-    conn.busy_timeout(Duration::from_secs(10)).map_err(db_err)?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(db_err)?;
+    conn.busy_timeout(DEFAULT_BUSY_TIMEOUT).map_err(db_err)?;
+    enable_wal(&conn, DEFAULT_BUSY_TIMEOUT)?;
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(db_err)?;
     conn.pragma_update(None, "secure_delete", "ON")
@@ -91,12 +153,19 @@ fn open_connection(path: &Path, migrations: &[&str]) -> Result<Connection, Error
     // 32 MiB of page cache: a purge of a million records touches every page of the table.
     conn.pragma_update(None, "cache_size", -32_768)
         .map_err(db_err)?;
-    migrate(&mut conn, migrations)?;
+    if migrate(&mut conn, schema, legacy)? {
+        // Dropped legacy keys: push their overwritten pages out of the WAL as well.
+        // Best effort: a reader now only delays it to the next destroying call.
+        let _complete = checkpoint(&conn)?;
+    }
     Ok(conn)
 }
 
-/// Brings the schema up to date in one transaction per step; refuses a newer schema.
-fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), Error> {
+/// Creates or checks the schema in one IMMEDIATE transaction (concurrent first opens queue
+/// on its lock). A newer schema is refused; an empty version-1 store is replaced; a
+/// version-1 store holding data is refused ([`Error::LegacyFormat`]), never half-converted,
+/// unless `legacy` says to discard it. Returns whether legacy data was dropped.
+fn migrate(conn: &mut Connection, schema: &Schema, legacy: Legacy) -> Result<bool, Error> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db_err)?;
@@ -109,27 +178,54 @@ fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), Error> {
             |r| r.get(0),
         )
         .map_err(db_err)?;
-    let supported = i64::try_from(migrations.len()).unwrap_or(i64::MAX);
-    if current > supported {
+    if current > schema.version {
         return Err(Error::UnsupportedSchema {
             found: current,
-            supported,
+            supported: schema.version,
         });
     }
-    for (index, sql) in migrations
-        .iter()
-        .enumerate()
-        .skip(usize::try_from(current).unwrap_or(0))
-    {
-        tx.execute_batch(sql).map_err(db_err)?;
-        let version = i64::try_from(index + 1).unwrap_or(i64::MAX);
-        tx.execute(
-            "INSERT INTO schema_version (version) VALUES (?1)",
-            [version],
-        )
-        .map_err(db_err)?;
+    if current == schema.version {
+        tx.commit().map_err(db_err)?;
+        return Ok(false);
     }
-    tx.commit().map_err(db_err)
+    let mut dropped = false;
+    if current > 0 {
+        let holds_data: bool = tx
+            .query_row(
+                &format!("SELECT EXISTS (SELECT 1 FROM {})", schema.legacy_table),
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db_err)?;
+        if holds_data && legacy == Legacy::Refuse {
+            return Err(Error::LegacyFormat { found: current });
+        }
+        dropped = holds_data;
+        tx.execute_batch(&format!("DROP TABLE {}", schema.legacy_table))
+            .map_err(db_err)?;
+        tx.execute("DELETE FROM schema_version", [])
+            .map_err(db_err)?;
+    }
+    tx.execute_batch(schema.create).map_err(db_err)?;
+    tx.execute(
+        "INSERT INTO schema_version (version) VALUES (?1)",
+        [schema.version],
+    )
+    .map_err(db_err)?;
+    tx.commit().map_err(db_err)?;
+    Ok(dropped)
+}
+
+/// Copies the WAL into the database and truncates it, so no old page image survives there.
+/// Returns whether it completed: another connection's read transaction can hold it back
+/// (after the busy handler has waited out the busy timeout).
+fn checkpoint(conn: &Connection) -> Result<bool, Error> {
+    let (busy, log, checkpointed): (i64, i64, i64) = conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .map_err(db_err)?;
+    Ok(busy == 0 && log == checkpointed)
 }
 
 /// Records in an SQLite file. Holds only ciphertext and tombstones: safe to back up.
@@ -142,11 +238,20 @@ impl SqliteRecordStore {
     /// Opens (creating with mode 0600 if needed) and migrates the record store at `path`.
     ///
     /// # Errors
-    /// [`Error::Storage`] for I/O or database failures, [`Error::UnsupportedSchema`].
+    /// [`Error::Storage`] for I/O or database failures, [`Error::UnsupportedSchema`],
+    /// [`Error::LegacyFormat`].
     pub fn open(path: &Path) -> Result<Self, Error> {
         Ok(Self {
-            conn: Mutex::new(open_connection(path, RECORD_MIGRATIONS)?),
+            conn: Mutex::new(open_connection(path, &RECORD_SCHEMA, Legacy::Refuse)?),
         })
+    }
+
+    /// How long a call waits for another connection's lock ([`DEFAULT_BUSY_TIMEOUT`]).
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn set_busy_timeout(&self, timeout: Duration) -> Result<(), Error> {
+        lock(&self.conn).busy_timeout(timeout).map_err(db_err)
     }
 }
 
@@ -156,7 +261,7 @@ fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRecordRow> {
         format: row.get(1)?,
         created_at: row.get(2)?,
         expires_at: row.get(3)?,
-        key_epoch: row.get(4)?,
+        key_id: row.get(4)?,
         reveal_count: row.get(5)?,
         state: row.get(6)?,
         state_at: row.get(7)?,
@@ -170,7 +275,7 @@ struct StoredRecordRow {
     format: i64,
     created_at: i64,
     expires_at: i64,
-    key_epoch: i64,
+    key_id: Vec<u8>,
     reveal_count: i64,
     state: i64,
     state_at: Option<i64>,
@@ -209,7 +314,7 @@ impl StoredRecordRow {
             order_id: self.order_id,
             created_at_ms: to_u64(self.created_at)?,
             expires_at_ms: to_u64(self.expires_at)?,
-            key_epoch: to_u64(self.key_epoch)?,
+            key_id: KeyId::from_slice(&self.key_id)?,
             reveal_count: to_u64(self.reveal_count)?,
             body,
         })
@@ -235,7 +340,7 @@ impl RecordStore for SqliteRecordStore {
         {
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO records (order_id, format, created_at, expires_at, key_epoch,
+                    "INSERT INTO records (order_id, format, created_at, expires_at, key_id,
                      reveal_count, state, state_at, nonce, ciphertext)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9)",
                 )
@@ -251,8 +356,10 @@ impl RecordStore for SqliteRecordStore {
                     i64::from(r.format),
                     to_i64(r.created_at_ms)?,
                     to_i64(r.expires_at_ms)?,
-                    to_i64(r.key_epoch)?,
-                    to_i64(r.reveal_count)?,
+                    &r.key_id.as_bytes()[..],
+                    i64::try_from(r.reveal_count).map_err(|_| Error::Malformed {
+                        what: "reveal count out of range",
+                    })?,
                     STATE_SEALED,
                     &nonce[..],
                     ciphertext,
@@ -276,7 +383,7 @@ impl RecordStore for SqliteRecordStore {
         let conn = lock(&self.conn);
         let row = conn
             .prepare_cached(
-                "SELECT order_id, format, created_at, expires_at, key_epoch, reveal_count, state,
+                "SELECT order_id, format, created_at, expires_at, key_id, reveal_count, state,
                  state_at, nonce, ciphertext FROM records WHERE order_id = ?1",
             )
             .map_err(db_err)?
@@ -327,7 +434,9 @@ impl RecordStore for SqliteRecordStore {
             rows.collect::<Result<Vec<_>, _>>().map_err(db_err)?
         };
         tx.commit().map_err(db_err)?;
-        checkpoint(&conn)?;
+        // Tidiness, not a promise: a purged record's ciphertext is useless once its key is
+        // destroyed, so a reader holding the checkpoint back is no error here.
+        let _complete = checkpoint(&conn)?;
         Ok(ids)
     }
 }
@@ -339,7 +448,9 @@ fn count_reveal_statement(
 ) -> Result<Option<u64>, Error> {
     let count: Option<i64> = conn
         .prepare_cached(
-            "UPDATE records SET reveal_count = reveal_count + 1
+            // Saturates at the largest INTEGER instead of overflowing into a REAL.
+            "UPDATE records
+                 SET reveal_count = reveal_count + (reveal_count < 9223372036854775807)
                  WHERE order_id = ?1 AND state = ?2 AND expires_at > ?3 RETURNING reveal_count",
         )
         .map_err(db_err)?
@@ -351,13 +462,7 @@ fn count_reveal_statement(
     count.map(to_u64).transpose()
 }
 
-/// Copies the WAL into the database and truncates it, so no old page image survives there.
-fn checkpoint(conn: &Connection) -> Result<(), Error> {
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-        .map_err(db_err)
-}
-
-/// Epoch keys in an SQLite file. Never back this file up.
+/// Record keys in an SQLite file. Never back this file up.
 #[derive(Debug)]
 pub struct SqliteKeyStore {
     conn: Mutex<Connection>,
@@ -367,70 +472,115 @@ impl SqliteKeyStore {
     /// Opens (creating with mode 0600 if needed) and migrates the key store at `path`.
     ///
     /// # Errors
-    /// [`Error::Storage`] for I/O or database failures, [`Error::UnsupportedSchema`].
+    /// [`Error::Storage`] for I/O or database failures, [`Error::UnsupportedSchema`],
+    /// [`Error::LegacyFormat`].
     pub fn open(path: &Path) -> Result<Self, Error> {
         Ok(Self {
-            conn: Mutex::new(open_connection(path, KEY_MIGRATIONS)?),
+            conn: Mutex::new(open_connection(path, &KEY_SCHEMA, Legacy::Refuse)?),
         })
+    }
+
+    /// How long a call waits for another connection's lock, and how long a key-destroying
+    /// call waits for other readers to let its checkpoint finish before it reports
+    /// [`Error::ShreddingIncomplete`] ([`DEFAULT_BUSY_TIMEOUT`]).
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn set_busy_timeout(&self, timeout: Duration) -> Result<(), Error> {
+        lock(&self.conn).busy_timeout(timeout).map_err(db_err)
     }
 }
 
+/// Ends a key-destroying call: the deletion is committed; `Ok` only once the checkpoint has
+/// also removed the old page images from the files.
+fn finish_destroy(conn: &Connection, destroyed: usize) -> Result<u64, Error> {
+    if !checkpoint(conn)? {
+        return Err(Error::ShreddingIncomplete);
+    }
+    Ok(u64::try_from(destroyed).unwrap_or(u64::MAX))
+}
+
 impl KeyStore for SqliteKeyStore {
-    fn get_or_insert(&self, epoch: u64, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+    fn insert_all(&self, keys: &[StoredKey]) -> Result<(), Error> {
         let mut conn = lock(&self.conn);
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_err)?;
-        tx.execute(
-            "INSERT OR IGNORE INTO epoch_keys (epoch, key) VALUES (?1, ?2)",
-            params![to_i64(epoch)?, blob],
-        )
-        .map_err(db_err)?;
-        let stored: Vec<u8> = tx
-            .query_row(
-                "SELECT key FROM epoch_keys WHERE epoch = ?1",
-                [to_i64(epoch)?],
-                |r| r.get(0),
-            )
-            .map_err(db_err)?;
-        tx.commit().map_err(db_err)?;
-        Ok(Zeroizing::new(stored))
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO record_keys (key_id, expires_at, key) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(db_err)?;
+            // In key order: random ids inserted in sequence touch each B-tree page once.
+            let mut ordered: Vec<&StoredKey> = keys.iter().collect();
+            ordered.sort_unstable_by_key(|k| k.id);
+            for k in ordered {
+                let result = insert.execute(params![
+                    &k.id.as_bytes()[..],
+                    to_i64(k.expires_at_ms)?,
+                    &k.blob[..]
+                ]);
+                match result {
+                    Ok(_) => {}
+                    Err(rusqlite::Error::SqliteFailure(e, _))
+                        if e.code == ErrorCode::ConstraintViolation =>
+                    {
+                        return Err(Error::AlreadyExists);
+                    }
+                    Err(e) => return Err(db_err(e)),
+                }
+            }
+        }
+        tx.commit().map_err(db_err)
     }
 
-    fn get(&self, epoch: u64) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
+    fn get(&self, id: &KeyId) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
         let conn = lock(&self.conn);
         let key: Option<Vec<u8>> = conn
-            .prepare_cached("SELECT key FROM epoch_keys WHERE epoch = ?1")
+            .prepare_cached("SELECT key FROM record_keys WHERE key_id = ?1")
             .map_err(db_err)?
-            .query_row([to_i64(epoch)?], |r| r.get(0))
+            .query_row([&id.as_bytes()[..]], |r| r.get(0))
             .optional()
             .map_err(db_err)?;
         Ok(key.map(Zeroizing::new))
     }
 
-    fn destroy_through(&self, now_ms: u64) -> Result<u64, Error> {
-        let conn = lock(&self.conn);
-        let destroyed = conn
-            .execute(
-                "DELETE FROM epoch_keys WHERE epoch <= ?1",
-                [to_i64(now_ms)?],
-            )
+    fn destroy(&self, ids: &[KeyId]) -> Result<u64, Error> {
+        let mut conn = lock(&self.conn);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_err)?;
-        checkpoint(&conn)?;
-        Ok(u64::try_from(destroyed).unwrap_or(u64::MAX))
+        let mut destroyed = 0usize;
+        {
+            let mut delete = tx
+                .prepare_cached("DELETE FROM record_keys WHERE key_id = ?1")
+                .map_err(db_err)?;
+            for id in ids {
+                destroyed += delete.execute([&id.as_bytes()[..]]).map_err(db_err)?;
+            }
+        }
+        tx.commit().map_err(db_err)?;
+        // Even when nothing was deleted: this finishes what an earlier call left incomplete.
+        finish_destroy(&conn, destroyed)
     }
 
-    fn epochs(&self) -> Result<Vec<u64>, Error> {
+    fn destroy_expired(&self, now_ms: u64) -> Result<u64, Error> {
         let conn = lock(&self.conn);
-        let mut stmt = conn
-            .prepare_cached("SELECT epoch FROM epoch_keys ORDER BY epoch")
+        let destroyed = conn
+            .prepare_cached("DELETE FROM record_keys WHERE expires_at <= ?1")
+            .map_err(db_err)?
+            .execute([to_i64(now_ms)?])
             .map_err(db_err)?;
-        let rows = stmt.query_map([], |r| r.get::<_, i64>(0)).map_err(db_err)?;
-        let mut epochs = Vec::new();
-        for row in rows {
-            epochs.push(to_u64(row.map_err(db_err)?)?);
-        }
-        Ok(epochs)
+        finish_destroy(&conn, destroyed)
+    }
+
+    fn count(&self) -> Result<u64, Error> {
+        let conn = lock(&self.conn);
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM record_keys", [], |r| r.get(0))
+            .map_err(db_err)?;
+        to_u64(n)
     }
 }
 
@@ -439,11 +589,12 @@ impl Vault {
     /// both mode 0600; `dir` is created with mode 0700 if missing.
     ///
     /// Back up the records file freely; never back up the keys file (a backup of it would
-    /// defeat crypto-shredding). To keep keys elsewhere, use
+    /// defeat crypto-shredding). Safe when several processes open a fresh `dir` at once. To keep keys elsewhere, use
     /// [`open_sqlite_files`](Self::open_sqlite_files) or a [`KeyWrapper`](crate::KeyWrapper).
     ///
     /// # Errors
-    /// [`Error::Storage`] for I/O or database failures, [`Error::UnsupportedSchema`].
+    /// [`Error::Storage`] for I/O or database failures, [`Error::UnsupportedSchema`],
+    /// [`Error::LegacyFormat`].
     pub fn open_sqlite(dir: &Path) -> Result<Self, Error> {
         if !dir.exists() {
             let mut builder = std::fs::DirBuilder::new();
@@ -461,9 +612,13 @@ impl Vault {
     /// # Errors
     /// As [`open_sqlite`](Self::open_sqlite).
     pub fn open_sqlite_files(records: &Path, keys: &Path) -> Result<Self, Error> {
-        Ok(Self::new(
-            Arc::new(SqliteRecordStore::open(records)?),
-            Arc::new(SqliteKeyStore::open(keys)?),
-        ))
+        // Records first: a version-1 record store holding data is refused before the key
+        // store is touched. Once it holds none, version-1 epoch keys can only open old
+        // backups, so they are destroyed rather than kept in the way.
+        let records = SqliteRecordStore::open(records)?;
+        let keys = SqliteKeyStore {
+            conn: Mutex::new(open_connection(keys, &KEY_SCHEMA, Legacy::Discard)?),
+        };
+        Ok(Self::new(Arc::new(records), Arc::new(keys)))
     }
 }

@@ -1,6 +1,6 @@
 //! The narrow traits a host plugs its own parts into, and the in-memory implementations.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
@@ -8,11 +8,13 @@ use std::time::SystemTime;
 use zeroize::Zeroizing;
 
 use crate::Error;
-use crate::record::{RecordBody, StoredRecord, from_millis, to_millis};
+use crate::record::{KeyId, RecordBody, StoredRecord, from_millis, to_millis};
 
 /// Where credential records live. Each method must be one atomic step (one transaction).
 ///
-/// Records hold only ciphertext; a copy of this store is useless without the key store.
+/// Records hold only ciphertext; a copy of this store is useless without the key store, and
+/// a record whose key was destroyed is useless to everyone. The vault decides every rule;
+/// the edges a store must repeat (for atomicity under races) are spelled out per method.
 pub trait RecordStore: Send + Sync {
     /// Inserts every record, or none: [`Error::AlreadyExists`] if any order id is taken
     /// (in the store or twice in `records`).
@@ -27,8 +29,9 @@ pub trait RecordStore: Send + Sync {
     /// A storage or decoding error.
     fn load(&self, order_id: &str) -> Result<Option<StoredRecord>, Error>;
 
-    /// Adds one to the reveal count if the record is still sealed and
-    /// `expires_at_ms > now_ms`, returning the new count; `None` otherwise.
+    /// Adds one to the reveal count (saturating at `i64::MAX`, the largest count every
+    /// store can hold) if the record is still sealed and `expires_at_ms > now_ms`,
+    /// returning the new count; `None` otherwise.
     ///
     /// # Errors
     /// A storage error.
@@ -48,50 +51,115 @@ pub trait RecordStore: Send + Sync {
     fn purge_expired(&self, now_ms: u64) -> Result<Vec<String>, Error>;
 }
 
-/// Where epoch keys live: apart from the records, never backed up (or inside a KMS).
-///
-/// Key blobs are opaque: raw 32-byte keys, or whatever a [`KeyWrapper`] made of them.
-pub trait KeyStore: Send + Sync {
-    /// Stores `blob` for `epoch` unless a key exists already; returns the stored blob.
-    ///
-    /// # Errors
-    /// A storage error.
-    fn get_or_insert(&self, epoch: u64, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error>;
-
-    /// The key blob for `epoch`, if it still exists.
-    ///
-    /// # Errors
-    /// A storage error.
-    fn get(&self, epoch: u64) -> Result<Option<Zeroizing<Vec<u8>>>, Error>;
-
-    /// Destroys every key with `epoch <= now_ms` (every record under it has expired),
-    /// returning how many were destroyed. Must not leave the key bytes recoverable.
-    ///
-    /// # Errors
-    /// A storage error.
-    fn destroy_through(&self, now_ms: u64) -> Result<u64, Error>;
-
-    /// The epochs that still have a key (for audits and tests).
-    ///
-    /// # Errors
-    /// A storage error.
-    fn epochs(&self) -> Result<Vec<u64>, Error>;
+/// A record key for the [`KeyStore`]: its id, when its record expires, and the key blob.
+pub struct StoredKey {
+    /// The id the record names ([`StoredRecord::key_id`]).
+    pub id: KeyId,
+    /// The record's expiry (ms since 1970): the key is destroyed by the first purge at or
+    /// after it, whether or not its record still exists.
+    pub expires_at_ms: u64,
+    /// The raw 32-byte key, or what a [`KeyWrapper`] made of it.
+    pub blob: Zeroizing<Vec<u8>>,
 }
 
-/// An optional hook that wraps epoch keys before they reach the [`KeyStore`], e.g. with a
-/// KMS key, so the key store alone reveals nothing.
-pub trait KeyWrapper: Send + Sync {
-    /// Wraps a fresh 32-byte epoch key.
-    ///
-    /// # Errors
-    /// [`Error::KeyWrap`] when the KMS refuses or fails.
-    fn wrap(&self, epoch: u64, key: &[u8]) -> Result<Vec<u8>, Error>;
+impl core::fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("id", &self.id)
+            .field("expires_at_ms", &self.expires_at_ms)
+            .finish_non_exhaustive()
+    }
+}
 
-    /// Unwraps what [`wrap`](Self::wrap) returned.
+/// Where record keys live: one per record, apart from the records, never backed up.
+///
+/// Key blobs are opaque: raw 32-byte keys, or whatever a [`KeyWrapper`] made of them.
+/// "Destroy" means the bytes are gone from this store's files when the method returns
+/// `Ok`: a store that cannot promise that yet returns [`Error::ShreddingIncomplete`] and
+/// finishes on the next call, and one whose deletes leave copies (a database with MVCC, WAL
+/// archives or backups) must only ever hold blobs wrapped by a destroying [`KeyWrapper`].
+pub trait KeyStore: Send + Sync {
+    /// Inserts every key, or none: [`Error::AlreadyExists`] if an id is taken.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyExists`], or a storage error.
+    fn insert_all(&self, keys: &[StoredKey]) -> Result<(), Error>;
+
+    /// The key blob for `id`, if it still exists.
+    ///
+    /// # Errors
+    /// A storage error.
+    fn get(&self, id: &KeyId) -> Result<Option<Zeroizing<Vec<u8>>>, Error>;
+
+    /// Destroys the keys with these ids (ids without a key are skipped), returning how many
+    /// were destroyed. Finishes any destruction an earlier call left incomplete.
+    ///
+    /// # Errors
+    /// [`Error::ShreddingIncomplete`] (retry), or a storage error.
+    fn destroy(&self, ids: &[KeyId]) -> Result<u64, Error>;
+
+    /// Destroys every key with `expires_at_ms <= now_ms` (the same edge as
+    /// [`RecordStore::purge_expired`]), orphans included, returning how many.
+    ///
+    /// # Errors
+    /// [`Error::ShreddingIncomplete`] (retry), or a storage error.
+    fn destroy_expired(&self, now_ms: u64) -> Result<u64, Error>;
+
+    /// How many keys the store holds (for audits and tests).
+    ///
+    /// # Errors
+    /// A storage error.
+    fn count(&self) -> Result<u64, Error>;
+}
+
+/// An optional hook that wraps record keys before they reach the [`KeyStore`], e.g. under a
+/// KMS or HSM key, so the key store alone reveals nothing.
+///
+/// A wrapper that holds destroyable wrapping keys (one per period of expiry times, say)
+/// must wrap each record key under a wrapping key that outlives `expires_at_ms`
+/// ([`period_end`] gives the usual choice) and destroy, in
+/// [`destroy_expired`](Self::destroy_expired), exactly the wrapping keys whose every wrapped
+/// key has expired.
+pub trait KeyWrapper: Send + Sync {
+    /// Wraps a fresh 32-byte record key whose record expires at `expires_at_ms`.
     ///
     /// # Errors
     /// [`Error::KeyWrap`] when the KMS refuses or fails.
-    fn unwrap(&self, epoch: u64, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error>;
+    fn wrap(&self, id: &KeyId, expires_at_ms: u64, key: &[u8]) -> Result<Vec<u8>, Error>;
+
+    /// Unwraps what [`wrap`](Self::wrap) returned for the same id and expiry.
+    ///
+    /// # Errors
+    /// [`Error::KeyWrap`] when the KMS refuses or fails (or the wrapping key is destroyed).
+    fn unwrap(
+        &self,
+        id: &KeyId,
+        expires_at_ms: u64,
+        wrapped: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, Error>;
+
+    /// Called by every purge after the key store's own expired keys are destroyed: destroys
+    /// every wrapping key all of whose wrapped keys expired at or before `now_ms`, returning
+    /// how many. The default holds no destroyable keys and destroys nothing.
+    ///
+    /// # Errors
+    /// [`Error::KeyWrap`], or [`Error::ShreddingIncomplete`] (retry).
+    fn destroy_expired(&self, now_ms: u64) -> Result<u64, Error> {
+        let _ = now_ms;
+        Ok(0)
+    }
+}
+
+/// The end of the wrapping-key period that covers `expires_at_ms`, for periods of
+/// `period_ms`: the first multiple of `period_ms` at or after the expiry, so a wrapping key
+/// destroyed at its period's end never outlives a record under it by more than one period,
+/// and never dies before one. `None` for a zero period or an overflow.
+#[must_use]
+pub fn period_end(expires_at_ms: u64, period_ms: u64) -> Option<u64> {
+    if period_ms == 0 {
+        return None;
+    }
+    expires_at_ms.div_ceil(period_ms).checked_mul(period_ms)
 }
 
 /// The time source. Tests move a [`ManualClock`]; nothing in this crate sleeps.
@@ -216,6 +284,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The largest reveal count a store keeps (SQLite's and PostgreSQL's integer maximum).
+pub(crate) const REVEAL_COUNT_MAX: u64 = i64::MAX.unsigned_abs();
+
 /// Records in memory.
 #[derive(Debug, Default)]
 pub struct MemoryRecordStore {
@@ -230,8 +301,10 @@ impl MemoryRecordStore {
     }
 
     /// Every record, encoded with [`StoredRecord::encode`]: what a backup would hold.
-    #[must_use]
-    pub fn snapshot(&self) -> Vec<Vec<u8>> {
+    ///
+    /// # Errors
+    /// As [`StoredRecord::encode`] (only for a record put in with [`overwrite`](Self::overwrite)).
+    pub fn snapshot(&self) -> Result<Vec<Vec<u8>>, Error> {
         lock(&self.records)
             .values()
             .map(StoredRecord::encode)
@@ -267,7 +340,9 @@ impl RecordStore for MemoryRecordStore {
         let mut map = lock(&self.records);
         match map.get_mut(order_id) {
             Some(r) if matches!(r.body, RecordBody::Sealed { .. }) && r.expires_at_ms > now_ms => {
-                r.reveal_count = r.reveal_count.saturating_add(1);
+                if r.reveal_count < REVEAL_COUNT_MAX {
+                    r.reveal_count += 1;
+                }
                 Ok(Some(r.reveal_count))
             }
             _ => Ok(None),
@@ -299,16 +374,19 @@ impl RecordStore for MemoryRecordStore {
     }
 }
 
-/// Epoch keys in memory.
+/// A key's expiry (ms) and blob.
+type ExpiringBlob = (u64, Zeroizing<Vec<u8>>);
+
+/// Record keys in memory.
 #[derive(Default)]
 pub struct MemoryKeyStore {
-    keys: Mutex<BTreeMap<u64, Zeroizing<Vec<u8>>>>,
+    keys: Mutex<HashMap<KeyId, ExpiringBlob>>,
 }
 
 impl core::fmt::Debug for MemoryKeyStore {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("MemoryKeyStore")
-            .field("epochs", &lock(&self.keys).len())
+            .field("keys", &lock(&self.keys).len())
             .finish()
     }
 }
@@ -319,31 +397,48 @@ impl MemoryKeyStore {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// Every key blob still held: everything an attacker holding this store has (tests).
+    #[must_use]
+    pub fn snapshot(&self) -> Vec<Zeroizing<Vec<u8>>> {
+        lock(&self.keys).values().map(|(_, b)| b.clone()).collect()
+    }
 }
 
 impl KeyStore for MemoryKeyStore {
-    fn get_or_insert(&self, epoch: u64, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+    fn insert_all(&self, keys: &[StoredKey]) -> Result<(), Error> {
         let mut map = lock(&self.keys);
-        Ok(map
-            .entry(epoch)
-            .or_insert_with(|| Zeroizing::new(blob.to_vec()))
-            .clone())
+        let mut seen = std::collections::HashSet::new();
+        for k in keys {
+            if map.contains_key(&k.id) || !seen.insert(k.id) {
+                return Err(Error::AlreadyExists);
+            }
+        }
+        for k in keys {
+            map.insert(k.id, (k.expires_at_ms, k.blob.clone()));
+        }
+        Ok(())
     }
 
-    fn get(&self, epoch: u64) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
-        Ok(lock(&self.keys).get(&epoch).cloned())
+    fn get(&self, id: &KeyId) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
+        Ok(lock(&self.keys).get(id).map(|(_, b)| b.clone()))
     }
 
-    fn destroy_through(&self, now_ms: u64) -> Result<u64, Error> {
+    fn destroy(&self, ids: &[KeyId]) -> Result<u64, Error> {
         let mut map = lock(&self.keys);
-        let keep = map.split_off(&now_ms.saturating_add(1));
-        let destroyed = u64::try_from(map.len()).unwrap_or(u64::MAX);
         // Dropping the Zeroizing values wipes the key bytes.
-        *map = keep;
-        Ok(destroyed)
+        let destroyed = ids.iter().filter(|id| map.remove(id).is_some()).count();
+        Ok(u64::try_from(destroyed).unwrap_or(u64::MAX))
     }
 
-    fn epochs(&self) -> Result<Vec<u64>, Error> {
-        Ok(lock(&self.keys).keys().copied().collect())
+    fn destroy_expired(&self, now_ms: u64) -> Result<u64, Error> {
+        let mut map = lock(&self.keys);
+        let before = map.len();
+        map.retain(|_, (expires_at_ms, _)| *expires_at_ms > now_ms);
+        Ok(u64::try_from(before - map.len()).unwrap_or(u64::MAX))
+    }
+
+    fn count(&self) -> Result<u64, Error> {
+        Ok(u64::try_from(lock(&self.keys).len()).unwrap_or(u64::MAX))
     }
 }

@@ -6,18 +6,23 @@ use std::time::{Duration, SystemTime};
 use zeroize::Zeroizing;
 
 use crate::record::{
-    self, KEY_LEN, NONCE_LEN, RecordBody, StoredRecord, from_millis, to_millis, validate_order_id,
+    self, KEY_ID_LEN, KEY_LEN, KeyId, MAX_TIME_MS, MAX_WINDOW_MS, NONCE_LEN, RecordBody,
+    StoredRecord, check_times, from_millis, to_millis, validate_order_id,
 };
 use crate::store::{
     AuditEvent, AuditKind, AuditSink, Clock, KeyStore, KeyWrapper, MemoryKeyStore,
-    MemoryRecordStore, NoAudit, RecordStore, SystemClock,
+    MemoryRecordStore, NoAudit, RecordStore, StoredKey, SystemClock,
 };
 use crate::{CodeLength, Error, UnlockCode};
 
 /// The default credential window: 7 days.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(7 * 24 * 60 * 60);
-/// The default epoch length: one epoch key per expiry day.
-pub const DEFAULT_EPOCH: Duration = Duration::from_secs(24 * 60 * 60);
+/// The longest reveal window: 366 days. The code exists so the customer can fetch the
+/// archive holding the private key for a certificate request; a CA acts on a request within
+/// days, and no TLS certificate may live longer than 398 days, so a window beyond a (leap)
+/// year only keeps a key-unlocking secret alive for nothing. Longer is
+/// [`Error::InvalidWindow`], refused before anything is drawn or stored.
+pub const MAX_WINDOW: Duration = Duration::from_millis(MAX_WINDOW_MS);
 
 /// A freshly issued credential: the code to seal the archive with, and when it expires.
 #[derive(Debug)]
@@ -64,34 +69,38 @@ pub struct Status {
     pub reveal_count: u64,
 }
 
-/// What a purge destroyed.
+/// What a purge destroyed. A purge that fails part-way and is repeated counts only what
+/// the repeat destroyed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PurgeReport {
     /// Records deleted (expired ones and tombstones whose window has closed).
     pub records_destroyed: u64,
-    /// Epoch keys destroyed (every record under them has expired).
-    pub epoch_keys_destroyed: u64,
+    /// Record keys destroyed: those of expired records, and orphans (a key whose record was
+    /// never stored because a crash or a refused insert came between the two writes).
+    /// Keys of revoked records are destroyed by the revoke, not counted here.
+    pub keys_destroyed: u64,
+    /// Wrapping keys the [`KeyWrapper`] destroyed (0 without a destroying wrapper).
+    pub wrapping_keys_destroyed: u64,
 }
 
 /// The credential vault: issues codes, reveals them within their window, then forgets them.
 ///
-/// Records are AES-256-GCM ciphertexts in a [`RecordStore`]; their epoch keys live apart in
-/// a [`KeyStore`]. [`purge`](Self::purge) deletes expired records and then every epoch key
-/// whose records have all expired, so no copy of the record store can be read afterwards.
+/// Each record is an AES-256-GCM ciphertext in a [`RecordStore`] under its own random key,
+/// which lives apart in a [`KeyStore`]. A revoke, a reveal after expiry and every
+/// [`purge`](Self::purge) after expiry destroy that key, so no copy of the record store can
+/// be read for that code afterwards.
 pub struct Vault {
     records: Arc<dyn RecordStore>,
     keys: Arc<dyn KeyStore>,
     clock: Arc<dyn Clock>,
     audit: Arc<dyn AuditSink>,
     key_wrapper: Option<Arc<dyn KeyWrapper>>,
-    epoch_ms: u64,
     code_length: CodeLength,
 }
 
 impl core::fmt::Debug for Vault {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Vault")
-            .field("epoch_ms", &self.epoch_ms)
             .field("code_length", &self.code_length)
             .field("key_wrapper", &self.key_wrapper.is_some())
             .finish_non_exhaustive()
@@ -100,19 +109,16 @@ impl core::fmt::Debug for Vault {
 
 impl Vault {
     /// A vault over the given stores, with the system clock, no audit sink, no key
-    /// wrapping, daily epochs and default-length codes.
+    /// wrapping and default-length codes. Takes trait objects: an `Arc` of any store
+    /// coerces, and a host may pick its stores at run time.
     #[must_use]
-    pub fn new<R: RecordStore + 'static, K: KeyStore + 'static>(
-        records: Arc<R>,
-        keys: Arc<K>,
-    ) -> Self {
+    pub fn new(records: Arc<dyn RecordStore>, keys: Arc<dyn KeyStore>) -> Self {
         Self {
             records,
             keys,
             clock: Arc::new(SystemClock),
             audit: Arc::new(NoAudit),
             key_wrapper: None,
-            epoch_ms: DEFAULT_EPOCH.as_secs() * 1000,
             code_length: CodeLength::DEFAULT,
         }
     }
@@ -128,37 +134,24 @@ impl Vault {
 
     /// Uses `clock` instead of the system clock.
     #[must_use]
-    pub fn with_clock<C: Clock + 'static>(mut self, clock: Arc<C>) -> Self {
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
 
     /// Sends audit events to `sink`.
     #[must_use]
-    pub fn with_audit_sink<A: AuditSink + 'static>(mut self, sink: Arc<A>) -> Self {
+    pub fn with_audit_sink(mut self, sink: Arc<dyn AuditSink>) -> Self {
         self.audit = sink;
         self
     }
 
-    /// Wraps every new epoch key with `wrapper` (e.g. a KMS) before it reaches the key store.
+    /// Wraps every new record key with `wrapper` (e.g. a KMS or HSM) before it reaches the
+    /// key store, and lets every purge destroy the wrapper's expired wrapping keys.
     #[must_use]
-    pub fn with_key_wrapper<W: KeyWrapper + 'static>(mut self, wrapper: Arc<W>) -> Self {
+    pub fn with_key_wrapper(mut self, wrapper: Arc<dyn KeyWrapper>) -> Self {
         self.key_wrapper = Some(wrapper);
         self
-    }
-
-    /// Sets the epoch length (default one day). Shorter epochs shred sooner after expiry
-    /// but create more keys.
-    ///
-    /// # Errors
-    /// [`Error::InvalidWindow`] for an epoch shorter than one millisecond or beyond range.
-    pub fn with_epoch_length(mut self, epoch: Duration) -> Result<Self, Error> {
-        let ms = u64::try_from(epoch.as_millis()).map_err(|_| Error::InvalidWindow)?;
-        if ms == 0 || ms > 1 << 40 {
-            return Err(Error::InvalidWindow);
-        }
-        self.epoch_ms = ms;
-        Ok(self)
     }
 
     /// Sets the length of the codes [`issue`](Self::issue) draws.
@@ -183,16 +176,23 @@ impl Vault {
     /// Issues a new credential for `order_id`, valid for `window` from now.
     ///
     /// # Errors
-    /// [`Error::InvalidOrderId`], [`Error::InvalidWindow`] (zero or out of range),
-    /// [`Error::AlreadyExists`] (never overwrites), [`Error::Randomness`], storage errors.
+    /// [`Error::InvalidOrderId`], [`Error::InvalidWindow`] (zero, over [`MAX_WINDOW`], or
+    /// ending after year 9999), [`Error::AlreadyExists`] (never overwrites),
+    /// [`Error::Randomness`], [`Error::KeyWrap`], storage errors.
     pub fn issue(&self, order_id: &str, window: Duration) -> Result<IssuedCredential, Error> {
+        let now = self.now_ms()?;
+        let expires = window_end(now, window)?;
         let code = UnlockCode::generate_os(self.code_length)?;
-        let expires_at = self.store_codes(&[(order_id, &code)], window)?;
-        Ok(IssuedCredential { code, expires_at })
+        self.store_codes(&[(order_id, &code)], now, expires)?;
+        Ok(IssuedCredential {
+            code,
+            expires_at: from_millis(expires),
+        })
     }
 
     /// Stores a code the caller drew already (the pipeline seals and verifies the archive
-    /// with it before anything is stored).
+    /// with it before anything is stored) and returns when its window closes. The code is
+    /// not copied into the result: the caller has it.
     ///
     /// # Errors
     /// As [`issue`](Self::issue).
@@ -201,15 +201,15 @@ impl Vault {
         order_id: &str,
         code: &UnlockCode,
         window: Duration,
-    ) -> Result<IssuedCredential, Error> {
-        let expires_at = self.store_codes(&[(order_id, code)], window)?;
-        Ok(IssuedCredential {
-            code: code.clone(),
-            expires_at,
-        })
+    ) -> Result<SystemTime, Error> {
+        let now = self.now_ms()?;
+        let expires = window_end(now, window)?;
+        self.store_codes(&[(order_id, code)], now, expires)?;
+        Ok(from_millis(expires))
     }
 
-    /// Issues one credential per order id, all in one transaction (all or none).
+    /// Issues one credential per order id, all in one transaction per store (all or
+    /// none). The results come back in the order of `order_ids`.
     ///
     /// # Errors
     /// As [`issue`](Self::issue); [`Error::AlreadyExists`] if any id is taken or repeated,
@@ -219,7 +219,8 @@ impl Vault {
         order_ids: &[S],
         window: Duration,
     ) -> Result<Vec<IssuedCredential>, Error> {
-        // Codes first, as `issue` does.
+        let now = self.now_ms()?;
+        let expires = window_end(now, window)?;
         let codes = order_ids
             .iter()
             .map(|_| UnlockCode::generate_os(self.code_length))
@@ -229,63 +230,92 @@ impl Vault {
             .map(AsRef::as_ref)
             .zip(codes.iter())
             .collect();
-        let expires_at = self.store_codes(&items, window)?;
+        self.store_codes(&items, now, expires)?;
+        let expires_at = from_millis(expires);
         Ok(codes
             .into_iter()
             .map(|code| IssuedCredential { code, expires_at })
             .collect())
     }
 
-    /// The one issuing path: validates every order id, seals one record per (id, code)
-    /// under the epoch key for the window, stores them all in one transaction (all or
-    /// none), then records the audit events. Returns the common expiry.
+    /// The one issuing path: validates every order id, seals each code under a fresh key,
+    /// stores the keys (one transaction), then the records (one transaction, all or none),
+    /// then records the audit events.
+    ///
+    /// Keys go first so a stored record always has its key. A crash between the two writes
+    /// leaves only orphan keys, which encrypt nothing that was ever stored and which purge
+    /// destroys at their expiry like any other; a refused insert destroys its keys at once.
     fn store_codes(
         &self,
         items: &[(&str, &UnlockCode)],
-        window: Duration,
-    ) -> Result<SystemTime, Error> {
+        now: u64,
+        expires: u64,
+    ) -> Result<(), Error> {
         for (order_id, _) in items {
             validate_order_id(order_id)?;
         }
-        let now = self.now_ms()?;
-        let (expires, epoch) = self.window_bounds(now, window)?;
-        let key = self.epoch_key_for_issue(epoch)?;
-        let records = items
-            .iter()
-            .map(|&(order_id, code)| {
-                record::seal(code, order_id, now, expires, epoch, &key, random_nonce()?)
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
-        self.records.insert_all(&records)?;
+        let mut records = Vec::with_capacity(items.len());
+        let mut keys = Vec::with_capacity(items.len());
+        for &(order_id, code) in items {
+            // Key, key id and nonce from one read of the OS generator (one syscall).
+            let mut fresh = Zeroizing::new([0u8; KEY_LEN + KEY_ID_LEN + NONCE_LEN]);
+            getrandom::fill(fresh.as_mut_slice()).map_err(|_| Error::Randomness)?;
+            let (key_bytes, rest) = fresh.split_at(KEY_LEN);
+            let (id_bytes, nonce_bytes) = rest.split_at(KEY_ID_LEN);
+            let key = Zeroizing::new(key_bytes.to_vec());
+            let id = KeyId::from_slice(id_bytes)?;
+            let nonce: [u8; NONCE_LEN] = nonce_bytes
+                .try_into()
+                .map_err(|_| Error::Malformed { what: "nonce" })?;
+            records.push(record::seal(code, order_id, now, expires, id, &key, nonce)?);
+            let blob = match &self.key_wrapper {
+                Some(w) => Zeroizing::new(w.wrap(&id, expires, &key)?),
+                None => key,
+            };
+            keys.push(StoredKey {
+                id,
+                expires_at_ms: expires,
+                blob,
+            });
+        }
+        self.keys.insert_all(&keys)?;
+        if let Err(error) = self.records.insert_all(&records) {
+            // Nothing under these keys was stored: destroy them now. Should that fail too,
+            // they are orphans that purge destroys at their expiry.
+            let ids: Vec<KeyId> = keys.iter().map(|k| k.id).collect();
+            let _ = self.keys.destroy(&ids);
+            return Err(error);
+        }
         for (order_id, _) in items {
             self.emit(AuditKind::Issued, order_id, now);
         }
-        Ok(from_millis(expires))
+        Ok(())
     }
 
     /// Reveals the code while the window is open.
     ///
     /// At or after the expiry the reveal fails with [`Error::Expired`] and destroys the
-    /// ciphertext, leaving a secret-free tombstone that keeps answering `Expired` until
-    /// [`purge`](Self::purge).
+    /// ciphertext and the record's key, leaving a secret-free tombstone that keeps answering
+    /// `Expired` until [`purge`](Self::purge). The reveal count only grows for a reveal
+    /// that returns the code.
     ///
     /// # Errors
     /// [`Error::NotFound`], [`Error::Expired`], [`Error::Revoked`], [`Error::Tampered`]
-    /// (authentication failed or the epoch key is gone early), storage errors.
+    /// (authentication failed, impossible stored times, or the key is gone early),
+    /// [`Error::KeyWrap`], storage errors.
     pub fn reveal(&self, order_id: &str) -> Result<Revealed, Error> {
         validate_order_id(order_id)?;
         let now = self.now_ms()?;
-        let record = self.records.load(order_id)?.ok_or(Error::NotFound)?;
+        let record = self.load(order_id)?;
         self.refuse_unless_open(&record, now)?;
-        if record.key_epoch < record.expires_at_ms {
-            return Err(Error::Tampered);
-        }
-        let key = self.epoch_key(record.key_epoch)?.ok_or(Error::Tampered)?;
+        let Some(key) = self.record_key(&record)? else {
+            return Err(self.missing_key(order_id));
+        };
         let code = record::open_record(&record, &key)?;
         let Some(reveal_count) = self.records.count_reveal(order_id, now)? else {
             // Revoked, expired or purged between the load and now: report what is there.
             drop(code);
-            let current = self.records.load(order_id)?.ok_or(Error::NotFound)?;
+            let current = self.load(order_id)?;
             self.refuse_unless_open(&current, now)?;
             return Err(Error::Tampered);
         };
@@ -295,6 +325,39 @@ impl Vault {
             expires_at: from_millis(record.expires_at_ms),
             reveal_count,
         })
+    }
+
+    /// Why a record that looked open has no key: a revoke or a purge (whose clock read the
+    /// expiry) may have destroyed it since the load, so answer from the record as it is now;
+    /// only a record that is still open without its key is `Tampered`.
+    fn missing_key(&self, order_id: &str) -> Error {
+        let current = self.now_ms().and_then(|now| {
+            let record = self.load(order_id)?;
+            self.refuse_unless_open(&record, now)
+        });
+        match current {
+            Ok(()) => Error::Tampered,
+            Err(error) => error,
+        }
+    }
+
+    /// Loads a record and refuses one of another format or with times this version never
+    /// writes. A stored row
+    /// that does not even decode (negative times, a bad state, a wrong-sized key id) was
+    /// edited too: it is `Tampered`, like every other tampered record, so a host can alert
+    /// on that one variant.
+    fn load(&self, order_id: &str) -> Result<StoredRecord, Error> {
+        let record = match self.records.load(order_id) {
+            Ok(Some(record)) => record,
+            Ok(None) => return Err(Error::NotFound),
+            Err(Error::Malformed { .. }) => return Err(Error::Tampered),
+            Err(other) => return Err(other),
+        };
+        if record.format != record::FORMAT_VERSION {
+            return Err(Error::Tampered);
+        }
+        check_times(&record)?;
+        Ok(record)
     }
 
     /// Refuses tombstones, and destroys a sealed record whose window has closed.
@@ -312,20 +375,24 @@ impl Vault {
                     if self.records.destroy(&record.order_id, &tombstone)? {
                         self.emit(AuditKind::Expired, &record.order_id, now);
                     }
+                    // The key is past its expiry, so the next purge destroys it whatever
+                    // happens here; the answer stays "expired" even if this fails.
+                    let _ = self.keys.destroy(&[record.key_id]);
                 }
                 Err(Error::Expired { expired_at })
             }
         }
     }
 
-    /// The state of a credential. Reads only; decrypts nothing.
+    /// The state of a credential. Reads only; decrypts nothing (it refuses stored times
+    /// this version never writes, but only `reveal` detects other tampering).
     ///
     /// # Errors
-    /// [`Error::InvalidOrderId`], [`Error::NotFound`], storage errors.
+    /// [`Error::InvalidOrderId`], [`Error::NotFound`], [`Error::Tampered`], storage errors.
     pub fn status(&self, order_id: &str) -> Result<Status, Error> {
         validate_order_id(order_id)?;
         let now = self.now_ms()?;
-        let record = self.records.load(order_id)?.ok_or(Error::NotFound)?;
+        let record = self.load(order_id)?;
         Ok(Status {
             state: state_at(&record, now),
             created_at: from_millis(record.created_at_ms),
@@ -334,111 +401,103 @@ impl Vault {
         })
     }
 
-    /// Revokes a credential: its code is destroyed now; a tombstone answers `Revoked`
-    /// until the original expiry passes and a purge removes it. Revoking twice is fine.
+    /// Revokes a credential: its ciphertext and its key are destroyed before this returns
+    /// `Ok`, so no copy of the record store decrypts it any more; a tombstone answers
+    /// `Revoked` until the original expiry passes and a purge removes it. Revoking twice is
+    /// fine, and finishes a revoke that failed part-way.
     ///
     /// # Errors
-    /// [`Error::NotFound`], [`Error::Expired`] (the window closed first), storage errors.
+    /// [`Error::NotFound`], [`Error::Expired`] (the window closed first),
+    /// [`Error::Tampered`], [`Error::ShreddingIncomplete`] (retry), storage errors.
     pub fn revoke(&self, order_id: &str) -> Result<(), Error> {
         validate_order_id(order_id)?;
         let now = self.now_ms()?;
-        let record = self.records.load(order_id)?.ok_or(Error::NotFound)?;
+        let record = self.load(order_id)?;
         match self.refuse_unless_open(&record, now) {
-            Err(Error::Revoked) => return Ok(()),
+            Err(Error::Revoked) => return self.destroy_key(&record.key_id),
             other => other?,
         }
+        // Tombstone first, key second: a crash in between leaves a revoked record whose
+        // key a repeated revoke (or the purge at its expiry) destroys; never a sealed
+        // record without its key.
         if self
             .records
             .destroy(order_id, &RecordBody::Revoked { revoked_at_ms: now })?
         {
             self.emit(AuditKind::Revoked, order_id, now);
-            return Ok(());
+            return self.destroy_key(&record.key_id);
         }
         // Someone else changed it in between: answer from what is there now.
-        let current = self.records.load(order_id)?.ok_or(Error::NotFound)?;
+        let current = self.load(order_id)?;
         match current.body {
-            RecordBody::Revoked { .. } => Ok(()),
+            RecordBody::Revoked { .. } => self.destroy_key(&current.key_id),
             _ => Err(Error::Expired {
                 expired_at: from_millis(current.expires_at_ms),
             }),
         }
     }
 
-    /// Deletes every record whose window has closed (tombstones included), then every
-    /// epoch key whose records have all expired.
+    fn destroy_key(&self, id: &KeyId) -> Result<(), Error> {
+        self.keys.destroy(&[*id]).map(|_| ())
+    }
+
+    /// Destroys every record key whose record has expired (orphans included), then the
+    /// [`KeyWrapper`]'s expired wrapping keys, then deletes every record whose window has
+    /// closed (tombstones included).
     ///
     /// # Errors
-    /// Storage errors (a failed purge can be repeated; it never deletes a live record).
+    /// [`Error::ShreddingIncomplete`] (keys deleted but not yet gone from disk: retry),
+    /// [`Error::KeyWrap`], storage errors. A failed purge can be repeated; it never
+    /// touches a record or key inside its window.
     pub fn purge(&self) -> Result<PurgeReport, Error> {
         let now = self.now_ms()?;
+        let keys_destroyed = self.keys.destroy_expired(now)?;
+        let wrapping_keys_destroyed = match &self.key_wrapper {
+            Some(w) => w.destroy_expired(now)?,
+            None => 0,
+        };
         let purged = self.records.purge_expired(now)?;
-        let epoch_keys_destroyed = self.keys.destroy_through(now)?;
         for id in &purged {
             self.emit(AuditKind::Purged, id, now);
         }
         Ok(PurgeReport {
             records_destroyed: u64::try_from(purged.len()).unwrap_or(u64::MAX),
-            epoch_keys_destroyed,
+            keys_destroyed,
+            wrapping_keys_destroyed,
         })
     }
 
-    /// Expiry and epoch key id for a credential issued at `now` for `window`.
-    fn window_bounds(&self, now: u64, window: Duration) -> Result<(u64, u64), Error> {
-        let window_ms = u64::try_from(window.as_millis()).map_err(|_| Error::InvalidWindow)?;
-        if window_ms == 0 {
-            return Err(Error::InvalidWindow);
-        }
-        let expires = now
-            .checked_add(window_ms)
-            .filter(|e| *e <= 1 << 61)
-            .ok_or(Error::InvalidWindow)?;
-        // The epoch ends at the first multiple of the epoch length at or after the expiry,
-        // so the key can be destroyed exactly when all its records have expired.
-        let epoch = expires
-            .div_ceil(self.epoch_ms)
-            .checked_mul(self.epoch_ms)
-            .ok_or(Error::InvalidWindow)?;
-        Ok((expires, epoch))
-    }
-
-    fn epoch_key_for_issue(&self, epoch: u64) -> Result<Zeroizing<Vec<u8>>, Error> {
-        if let Some(key) = self.epoch_key(epoch)? {
-            return Ok(key);
-        }
-        let mut fresh = Zeroizing::new(vec![0u8; KEY_LEN]);
-        getrandom::fill(&mut fresh).map_err(|_| Error::Randomness)?;
-        let blob = match &self.key_wrapper {
-            Some(w) => Zeroizing::new(w.wrap(epoch, &fresh)?),
-            None => fresh,
+    /// The record's key, unwrapped; `None` if the key store no longer has it.
+    fn record_key(&self, record: &StoredRecord) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
+        let Some(blob) = self.keys.get(&record.key_id)? else {
+            return Ok(None);
         };
-        // A concurrent issuer may have won the race: use whichever key was stored.
-        let stored = self.keys.get_or_insert(epoch, &blob)?;
-        self.unwrap_key(epoch, stored)
-    }
-
-    fn epoch_key(&self, epoch: u64) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
-        match self.keys.get(epoch)? {
-            Some(blob) => self.unwrap_key(epoch, blob).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    fn unwrap_key(
-        &self,
-        epoch: u64,
-        blob: Zeroizing<Vec<u8>>,
-    ) -> Result<Zeroizing<Vec<u8>>, Error> {
         let key = match &self.key_wrapper {
-            Some(w) => w.unwrap(epoch, &blob)?,
+            Some(w) => w.unwrap(&record.key_id, record.expires_at_ms, &blob)?,
             None => blob,
         };
         if key.len() != KEY_LEN {
             return Err(Error::Malformed {
-                what: "epoch key length",
+                what: "record key length",
             });
         }
-        Ok(key)
+        Ok(Some(key))
     }
+}
+
+/// The expiry of a credential issued at `now` for `window`, checked before any work.
+fn window_end(now: u64, window: Duration) -> Result<u64, Error> {
+    if window.is_zero() || window > MAX_WINDOW {
+        return Err(Error::InvalidWindow);
+    }
+    let window_ms = u64::try_from(window.as_millis()).map_err(|_| Error::InvalidWindow)?;
+    // A sub-millisecond window would expire when it is issued.
+    if window_ms == 0 {
+        return Err(Error::InvalidWindow);
+    }
+    now.checked_add(window_ms)
+        .filter(|e| *e <= MAX_TIME_MS)
+        .ok_or(Error::InvalidWindow)
 }
 
 /// What a record is at `now`: a sealed record is expired from its `expires_at` on, even
@@ -450,10 +509,4 @@ fn state_at(record: &StoredRecord, now: u64) -> CredentialState {
         RecordBody::Sealed { .. } if now >= record.expires_at_ms => CredentialState::Expired,
         RecordBody::Sealed { .. } => CredentialState::Available,
     }
-}
-
-fn random_nonce() -> Result<[u8; NONCE_LEN], Error> {
-    let mut nonce = [0u8; NONCE_LEN];
-    getrandom::fill(&mut nonce).map_err(|_| Error::Randomness)?;
-    Ok(nonce)
 }

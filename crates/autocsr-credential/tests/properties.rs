@@ -7,16 +7,18 @@
     reason = "test helpers outside #[test] fns: a failure should abort the test"
 )]
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
+use autocsr_credential::record::RecordBody;
 use autocsr_credential::secrecy::ExposeSecret;
 use autocsr_credential::{
     CodeLength, CredentialState, Error, ManualClock, MemoryKeyStore, MemoryRecordStore, UnlockCode,
     Vault,
 };
+use autocsr_credential::{KeyStore, RecordStore};
 use proptest::prelude::*;
 
 /// Hands out the bytes proptest chose: lets proptest drive `generate_with_rng`.
@@ -134,6 +136,8 @@ struct ModelRecord {
     expires_ms: u64,
     state: ModelState,
     reveals: u64,
+    /// The record's key is still in the key store.
+    has_key: bool,
 }
 
 const HOUR_MS: u64 = 3_600_000;
@@ -150,20 +154,17 @@ proptest! {
     fn vault_matches_the_model(ops in prop::collection::vec(op_strategy(), 1..60)) {
         let start_ms = 20_833 * 86_400_000u64;
         let clock = Arc::new(ManualClock::new(UNIX_EPOCH + Duration::from_millis(start_ms)).unwrap());
-        let vault = Vault::new(Arc::new(MemoryRecordStore::new()), Arc::new(MemoryKeyStore::new()))
-            .with_clock(clock.clone())
-            .with_epoch_length(Duration::from_secs(3600))
-            .unwrap();
+        let keys = Arc::new(MemoryKeyStore::new());
+        let vault = Vault::new(Arc::new(MemoryRecordStore::new()), keys.clone())
+            .with_clock(clock.clone());
         let mut now = start_ms;
         let mut model: HashMap<String, ModelRecord> = HashMap::new();
-        let mut key_epochs: BTreeSet<u64> = BTreeSet::new();
 
         for op in ops {
             match op {
                 Op::Issue(id, hours) => {
                     let id = format!("order-{id}");
                     let expires = now + u64::from(hours) * HOUR_MS;
-                    key_epochs.insert(expires.div_ceil(HOUR_MS) * HOUR_MS);
                     let result = vault.issue(&id, Duration::from_secs(u64::from(hours) * 3600));
                     match model.entry(id) {
                         std::collections::hash_map::Entry::Occupied(_) => {
@@ -177,6 +178,7 @@ proptest! {
                                 expires_ms: expires,
                                 state: ModelState::Live,
                                 reveals: 0,
+                                has_key: true,
                             });
                         }
                     }
@@ -189,6 +191,7 @@ proptest! {
                         Some(m) => {
                             if m.state == ModelState::Live && now >= m.expires_ms {
                                 m.state = ModelState::Expired;
+                                m.has_key = false;
                             }
                             match m.state {
                                 ModelState::Revoked => prop_assert!(matches!(result, Err(Error::Revoked))),
@@ -212,6 +215,7 @@ proptest! {
                         Some(m) => {
                             if m.state == ModelState::Live && now >= m.expires_ms {
                                 m.state = ModelState::Expired;
+                                m.has_key = false;
                             }
                             match m.state {
                                 ModelState::Expired => prop_assert!(is_expired(&result)),
@@ -219,6 +223,7 @@ proptest! {
                                 ModelState::Live => {
                                     prop_assert!(result.is_ok());
                                     m.state = ModelState::Revoked;
+                                    m.has_key = false;
                                 }
                             }
                         }
@@ -245,17 +250,83 @@ proptest! {
                 Op::Purge => {
                     let report = vault.purge().unwrap();
                     let before = model.len();
+                    let keys_due = model.values().filter(|m| m.has_key && m.expires_ms <= now).count();
                     model.retain(|_, m| m.expires_ms > now);
-                    let keys_before = key_epochs.len();
-                    key_epochs.retain(|e| *e > now);
                     prop_assert_eq!(report.records_destroyed, (before - model.len()) as u64);
-                    prop_assert_eq!(report.epoch_keys_destroyed, (keys_before - key_epochs.len()) as u64);
+                    prop_assert_eq!(report.keys_destroyed, keys_due as u64);
                 }
                 Op::Advance(minutes) => {
                     clock.advance(Duration::from_secs(minutes * 60));
                     now += minutes * 60_000;
                 }
             }
+            // Exactly the records that can still be revealed, or expired without a reveal
+            // or purge yet, hold a key: a revoked code never does.
+            let expected_keys = model.values().filter(|m| m.has_key).count();
+            prop_assert_eq!(keys.count().unwrap(), expected_keys as u64);
         }
+    }
+}
+
+fn absurd_time() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        any::<u64>(),
+        Just(0u64),
+        Just(u64::MAX),
+        Just(i64::MAX as u64),
+        Just(253_402_300_799_999u64),
+        Just(253_402_300_800_000u64),
+        (0..20_000u64).prop_map(|d| 20_833 * 86_400_000 + d * 3_600_000),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Whatever times and count a record store hands back, no read path panics, and a
+    /// reveal that does not return the code does not count.
+    #[test]
+    fn absurd_stored_times_never_panic_and_never_count(
+        created in absurd_time(),
+        expires in absurd_time(),
+        count in prop_oneof![Just(0u64), Just(u64::MAX), Just(i64::MAX as u64), any::<u64>()],
+        now_days in 0u64..4_000,
+        tombstone in 0u8..3,
+    ) {
+        let start_ms = 20_833 * 86_400_000u64;
+        let clock = Arc::new(ManualClock::new(UNIX_EPOCH + Duration::from_millis(start_ms)).unwrap());
+        let records = Arc::new(MemoryRecordStore::new());
+        let vault = Vault::new(records.clone(), Arc::new(MemoryKeyStore::new()))
+            .with_clock(clock.clone());
+        vault.issue("victim", Duration::from_secs(86_400)).unwrap();
+        let mut record = records.load("victim").unwrap().unwrap();
+        let untouched = record.created_at_ms == created && record.expires_at_ms == expires;
+        record.created_at_ms = created;
+        record.expires_at_ms = expires;
+        record.reveal_count = count;
+        record.body = match tombstone {
+            0 => record.body,
+            1 => RecordBody::Expired { destroyed_at_ms: created },
+            _ => RecordBody::Revoked { revoked_at_ms: expires },
+        };
+        records.overwrite(record);
+        clock.advance(Duration::from_secs(now_days * 86_400));
+
+        let revealed = vault.reveal("victim");
+        let after = records.load("victim").unwrap().map(|r| r.reveal_count);
+        match &revealed {
+            Ok(r) => {
+                prop_assert!(untouched && tombstone == 0);
+                prop_assert!(r.reveal_count >= count.min(i64::MAX as u64));
+            }
+            Err(_) => prop_assert!(after.is_none_or(|c| c == count), "a failed reveal counted"),
+        }
+        if let Ok(status) = vault.status("victim") {
+            // Every time handed out is at most year 9999.
+            prop_assert!(status.expires_at <= UNIX_EPOCH + Duration::from_millis(253_402_300_799_999));
+        }
+        let _ = vault.revoke("victim");
+        vault.purge().unwrap();
+        let _ = vault.status("victim");
     }
 }

@@ -14,7 +14,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use autocsr_credential::record::{StoredRecord, open_record};
 use autocsr_credential::secrecy::ExposeSecret;
 use autocsr_credential::{
     Clock, Error, KEYS_FILE, KeyStore, ManualClock, RECORDS_FILE, RecordStore, SqliteKeyStore,
@@ -75,7 +74,7 @@ fn reopening_keeps_records_and_schema_version_is_checked() {
     let version: i64 = conn
         .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
     conn.execute("INSERT INTO schema_version (version) VALUES (99)", [])
         .unwrap();
     drop(conn);
@@ -83,80 +82,377 @@ fn reopening_keeps_records_and_schema_version_is_checked() {
         Vault::open_sqlite(dir.path()),
         Err(Error::UnsupportedSchema {
             found: 99,
-            supported: 1
+            supported: 2
         })
     ));
 }
 
-#[test]
-fn purge_leaves_no_destroyed_key_bytes_in_the_files_and_backups_stay_unreadable() {
-    let dir = tempfile::tempdir().unwrap();
-    let records_path = dir.path().join(RECORDS_FILE);
-    let keys_path = dir.path().join(KEYS_FILE);
-    let records = Arc::new(SqliteRecordStore::open(&records_path).unwrap());
-    let keys = Arc::new(SqliteKeyStore::open(&keys_path).unwrap());
+fn key_of(records: &SqliteRecordStore, keys: &SqliteKeyStore, id: &str) -> Vec<u8> {
+    let record = records.load(id).unwrap().unwrap();
+    keys.get(&record.key_id).unwrap().unwrap().to_vec()
+}
+
+fn sqlite_vault(
+    dir: &Path,
+) -> (
+    Vault,
+    Arc<SqliteRecordStore>,
+    Arc<SqliteKeyStore>,
+    Arc<ManualClock>,
+) {
+    let records = Arc::new(SqliteRecordStore::open(&dir.join(RECORDS_FILE)).unwrap());
+    let keys = Arc::new(SqliteKeyStore::open(&dir.join(KEYS_FILE)).unwrap());
     let clock = Arc::new(ManualClock::new(start()).unwrap());
     let vault = Vault::new(records.clone(), keys.clone()).with_clock(clock.clone());
+    (vault, records, keys, clock)
+}
+
+#[test]
+fn revoke_and_purge_leave_no_destroyed_key_bytes_in_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys_path = dir.path().join(KEYS_FILE);
+    let records_path = dir.path().join(RECORDS_FILE);
+    let (vault, records, keys, clock) = sqlite_vault(dir.path());
     for i in 0..20 {
         vault.issue(&format!("short-{i}"), DAY).unwrap();
         vault.issue(&format!("long-{i}"), DAY * 5).unwrap();
     }
-    let epochs = keys.epochs().unwrap();
-    assert_eq!(epochs.len(), 2);
-    let doomed_key = keys.get(epochs[0]).unwrap().unwrap();
-    let surviving_key = keys.get(epochs[1]).unwrap().unwrap();
-    // The grep can find a key: otherwise the check below would prove nothing.
-    assert!(contains(&raw_files(&keys_path), &doomed_key));
+    vault.issue("revoked", DAY * 5).unwrap();
+    let short_keys: Vec<Vec<u8>> = (0..20)
+        .map(|i| key_of(&records, &keys, &format!("short-{i}")))
+        .collect();
+    let revoked_key = key_of(&records, &keys, "revoked");
+    let surviving_key = key_of(&records, &keys, "long-0");
+    // The grep can find a key: otherwise the checks below would prove nothing.
+    assert!(contains(&raw_files(&keys_path), &revoked_key));
+    assert!(
+        short_keys
+            .iter()
+            .all(|k| contains(&raw_files(&keys_path), k))
+    );
 
-    // "A backup": copy the record store (database and WAL) before the purge.
-    let backup = tempfile::tempdir().unwrap();
-    let backup_path = backup.path().join("copy.sqlite3");
-    std::fs::copy(&records_path, &backup_path).unwrap();
-    let mut wal = records_path.as_os_str().to_owned();
-    wal.push("-wal");
-    let mut backup_wal = backup_path.as_os_str().to_owned();
-    backup_wal.push("-wal");
-    std::fs::copy(&wal, &backup_wal).unwrap();
+    vault.revoke("revoked").unwrap();
+    let raw_keys = raw_files(&keys_path);
+    assert!(
+        !contains(&raw_keys, &revoked_key),
+        "a revoked code's key remains on disk"
+    );
+    assert!(short_keys.iter().all(|k| contains(&raw_keys, k)));
 
     clock.advance(DAY);
     let report = vault.purge().unwrap();
     assert_eq!(report.records_destroyed, 20);
-    assert_eq!(report.epoch_keys_destroyed, 1);
-
+    assert_eq!(report.keys_destroyed, 20);
     let raw_keys = raw_files(&keys_path);
-    assert!(
-        !contains(&raw_keys, &doomed_key),
-        "destroyed key bytes remain on disk"
-    );
+    for key in &short_keys {
+        assert!(
+            !contains(&raw_keys, key),
+            "destroyed key bytes remain on disk"
+        );
+    }
     assert!(
         contains(&raw_keys, &surviving_key),
         "the live key must still be there"
     );
-
-    // Every short-window code in the backup is now undecryptable with anything left.
-    let copy = SqliteRecordStore::open(&backup_path).unwrap();
-    let remaining: Vec<_> = keys
-        .epochs()
-        .unwrap()
-        .into_iter()
-        .map(|e| keys.get(e).unwrap().unwrap())
-        .collect();
-    for i in 0..20 {
-        let record: StoredRecord = copy.load(&format!("short-{i}")).unwrap().unwrap();
-        assert!(keys.get(record.key_epoch).unwrap().is_none());
-        for key in &remaining {
-            assert!(matches!(open_record(&record, key), Err(Error::Tampered)));
-        }
-        // The long-window ones in the backup still open: the check is not vacuous.
-        let live: StoredRecord = copy.load(&format!("long-{i}")).unwrap().unwrap();
-        assert!(open_record(&live, &surviving_key).is_ok());
-    }
+    assert_eq!(keys.count().unwrap(), 20);
     // Purged records' ciphertexts are gone from the live record files too.
-    let raw_records = raw_files(&records_path);
-    let old: StoredRecord = copy.load("short-0").unwrap().unwrap();
-    if let autocsr_credential::record::RecordBody::Sealed { ciphertext, .. } = &old.body {
-        assert!(!contains(&raw_records, ciphertext));
+    assert!(!contains(&raw_files(&records_path), b"short-0"));
+}
+
+/// Holds a read transaction on `path` from another connection, as a backup tool or a
+/// second process would.
+fn hold_reader(path: &Path) -> rusqlite::Connection {
+    let reader = rusqlite::Connection::open(path).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let _: i64 = reader
+        .query_row("SELECT COUNT(*) FROM record_keys", [], |r| r.get(0))
+        .unwrap();
+    reader
+}
+
+#[test]
+fn a_reader_holding_the_checkpoint_back_makes_destruction_retryable_never_early_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys_path = dir.path().join(KEYS_FILE);
+    let (vault, records, keys, clock) = sqlite_vault(dir.path());
+    keys.set_busy_timeout(Duration::from_millis(200)).unwrap();
+    vault.issue("expiring", HOUR).unwrap();
+    vault.issue("to-revoke", DAY).unwrap();
+    let expiring_key = key_of(&records, &keys, "expiring");
+    let revoked_key = key_of(&records, &keys, "to-revoke");
+
+    // Purge while another connection reads: the key is deleted but its page images stay
+    // until the checkpoint can run, so purge must not report success.
+    clock.advance(HOUR);
+    let reader = hold_reader(&keys_path);
+    assert!(matches!(vault.purge(), Err(Error::ShreddingIncomplete)));
+    assert!(
+        contains(&raw_files(&keys_path), &expiring_key),
+        "control: the bytes really are still on disk while the reader holds on"
+    );
+    drop(reader);
+    vault.purge().unwrap();
+    assert!(!contains(&raw_files(&keys_path), &expiring_key));
+
+    // The same for revoke: retryable error first, then Ok with the bytes gone.
+    let reader = hold_reader(&keys_path);
+    assert!(matches!(
+        vault.revoke("to-revoke"),
+        Err(Error::ShreddingIncomplete)
+    ));
+    assert!(contains(&raw_files(&keys_path), &revoked_key));
+    drop(reader);
+    vault.revoke("to-revoke").unwrap();
+    assert!(!contains(&raw_files(&keys_path), &revoked_key));
+    assert!(matches!(vault.reveal("to-revoke"), Err(Error::Revoked)));
+
+    // A reader that finishes within the busy timeout only delays the purge.
+    vault.issue("slow-reader", HOUR).unwrap();
+    let slow_key = key_of(&records, &keys, "slow-reader");
+    keys.set_busy_timeout(Duration::from_secs(30)).unwrap();
+    clock.advance(HOUR);
+    let reader = hold_reader(&keys_path);
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        drop(reader);
+    });
+    assert_eq!(vault.purge().unwrap().keys_destroyed, 1);
+    release.join().unwrap();
+    assert!(!contains(&raw_files(&keys_path), &slow_key));
+}
+
+#[test]
+fn concurrent_first_opens_of_a_fresh_directory_all_succeed() {
+    for round in 0..30 {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = Arc::new(parent.path().join("fresh"));
+        let barrier = Arc::new(std::sync::Barrier::new(6));
+        let handles: Vec<_> = (0..6)
+            .map(|t| {
+                let (dir, barrier) = (dir.clone(), barrier.clone());
+                std::thread::spawn(move || -> Result<(), String> {
+                    barrier.wait();
+                    let vault = Vault::open_sqlite(&dir).map_err(|e| format!("open: {e:?}"))?;
+                    vault
+                        .issue(&format!("r{round}-t{t}"), DAY)
+                        .map_err(|e| format!("issue: {e:?}"))?;
+                    Ok(())
+                })
+            })
+            .collect();
+        let failures: Vec<String> = handles
+            .into_iter()
+            .filter_map(|h| h.join().unwrap().err())
+            .collect();
+        assert_eq!(failures, Vec::<String>::new(), "round {round}");
+        let vault = Vault::open_sqlite(&dir).unwrap();
+        for t in 0..6 {
+            vault.reveal(&format!("r{round}-t{t}")).unwrap();
+        }
     }
+}
+
+const FIRST_OPEN_DIR: &str = "AUTOCSR_CREDENTIAL_FIRST_OPEN_DIR";
+
+#[test]
+#[ignore = "the child half of concurrent_first_opens_from_separate_processes_all_succeed"]
+fn first_open_child() {
+    let Ok(dir) = std::env::var(FIRST_OPEN_DIR) else {
+        return;
+    };
+    let vault = Vault::open_sqlite(Path::new(&dir)).unwrap();
+    vault
+        .issue(&format!("p{}", std::process::id()), DAY)
+        .unwrap();
+}
+
+/// As reported: several `autocsr` processes started at once on a fresh data directory.
+#[test]
+fn concurrent_first_opens_from_separate_processes_all_succeed() {
+    let exe = std::env::current_exe().unwrap();
+    let mut failures = Vec::new();
+    for round in 0..30 {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("fresh");
+        let children: Vec<_> = (0..6)
+            .map(|_| {
+                std::process::Command::new(&exe)
+                    .args([
+                        "first_open_child",
+                        "--exact",
+                        "--ignored",
+                        "--test-threads=1",
+                    ])
+                    .env(FIRST_OPEN_DIR, &dir)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let output = child.wait_with_output().unwrap();
+            if !output.status.success() {
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                let reason = stderr
+                    .lines()
+                    .find(|l| l.contains("called `Result::unwrap()`"))
+                    .unwrap_or("no panic message")
+                    .to_owned();
+                failures.push(format!("round {round}: {reason}"));
+            }
+        }
+    }
+    assert_eq!(failures, Vec::<String>::new());
+}
+
+#[test]
+fn a_legacy_store_with_data_is_refused_and_an_empty_one_upgraded() {
+    let v1_records = "CREATE TABLE schema_version (version INTEGER NOT NULL);
+        INSERT INTO schema_version VALUES (1);
+        CREATE TABLE records (order_id TEXT PRIMARY KEY NOT NULL, format INTEGER NOT NULL,
+          created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, key_epoch INTEGER NOT NULL,
+          reveal_count INTEGER NOT NULL DEFAULT 0, state INTEGER NOT NULL, state_at INTEGER,
+          nonce BLOB, ciphertext BLOB) WITHOUT ROWID;";
+    let v1_keys = "CREATE TABLE schema_version (version INTEGER NOT NULL);
+        INSERT INTO schema_version VALUES (1);
+        CREATE TABLE epoch_keys (epoch INTEGER PRIMARY KEY NOT NULL, key BLOB NOT NULL);";
+    let dir = tempfile::tempdir().unwrap();
+    let make = |name: &str, sql: &str| {
+        let conn = rusqlite::Connection::open(dir.path().join(name)).unwrap();
+        conn.execute_batch(sql).unwrap();
+    };
+    make(RECORDS_FILE, v1_records);
+    make(KEYS_FILE, v1_keys);
+    make(
+        RECORDS_FILE,
+        "INSERT INTO records VALUES ('old', 1, 0, 1, 86400000, 0, 0, NULL, x'00', x'00')",
+    );
+    let old_key = [0x5Au8; 32];
+    {
+        let conn = rusqlite::Connection::open(dir.path().join(KEYS_FILE)).unwrap();
+        conn.execute(
+            "INSERT INTO epoch_keys VALUES (86400000, ?1)",
+            [&old_key[..]],
+        )
+        .unwrap();
+    }
+    assert!(matches!(
+        Vault::open_sqlite(dir.path()),
+        Err(Error::LegacyFormat { found: 1 })
+    ));
+    assert!(matches!(
+        SqliteKeyStore::open(&dir.path().join(KEYS_FILE)),
+        Err(Error::LegacyFormat { found: 1 })
+    ));
+    // Refused means untouched: the old data is all still there.
+    let conn = rusqlite::Connection::open(dir.path().join(RECORDS_FILE)).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(conn);
+
+    let conn = rusqlite::Connection::open(dir.path().join(KEYS_FILE)).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT COUNT(*) FROM epoch_keys", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1, "the old keys must survive a refused open");
+    drop(conn);
+
+    // Records drained (every old code expired and purged) while an epoch key is left, as a
+    // purge before the epoch's end leaves it: the vault opens, and the old key, which
+    // could only open old backups now, is destroyed.
+    make(RECORDS_FILE, "DELETE FROM records");
+    assert!(contains(&raw_files(&dir.path().join(KEYS_FILE)), &old_key));
+    let vault = Vault::open_sqlite(dir.path()).unwrap();
+    vault.issue("new", DAY).unwrap();
+    assert!(vault.reveal("new").is_ok());
+    drop(vault);
+    assert!(!contains(&raw_files(&dir.path().join(KEYS_FILE)), &old_key));
+    // The key store alone is never discarded by its own open.
+    let lone = tempfile::tempdir().unwrap();
+    let conn = rusqlite::Connection::open(lone.path().join(KEYS_FILE)).unwrap();
+    conn.execute_batch(v1_keys).unwrap();
+    conn.execute("INSERT INTO epoch_keys VALUES (1, x'01')", [])
+        .unwrap();
+    drop(conn);
+    assert!(matches!(
+        SqliteKeyStore::open(&lone.path().join(KEYS_FILE)),
+        Err(Error::LegacyFormat { found: 1 })
+    ));
+}
+
+#[test]
+fn absurd_stored_values_never_panic_and_never_count_a_reveal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vault, _records, _keys, _clock) = sqlite_vault(dir.path());
+    let conn = rusqlite::Connection::open(dir.path().join(RECORDS_FILE)).unwrap();
+    let cases: [(&str, i64); 11] = [
+        ("expires_at = ?1", 253_402_300_800_000),
+        ("expires_at = ?1", i64::MAX),
+        ("expires_at = ?1", -1),
+        ("created_at = ?1", i64::MAX),
+        ("created_at = ?1", -1),
+        ("created_at = ?1", 253_402_300_800_000),
+        ("reveal_count = ?1", -1),
+        ("state = 1, state_at = ?1", i64::MIN),
+        ("state = ?1", 99),
+        ("format = ?1", 1),
+        ("key_id = zeroblob(?1)", 3),
+    ];
+    for (i, (assignment, value)) in cases.into_iter().enumerate() {
+        let id = format!("victim-{i}");
+        vault.issue(&id, DAY).unwrap();
+        conn.execute(
+            &format!("UPDATE records SET {assignment} WHERE order_id = ?2"),
+            rusqlite::params![value, id],
+        )
+        .unwrap();
+        for result in [
+            vault.reveal(&id).map(|_| ()),
+            vault.status(&id).map(|_| ()),
+            vault.revoke(&id),
+        ] {
+            assert!(
+                matches!(result, Err(Error::Tampered)),
+                "{assignment} = {value}: {result:?}"
+            );
+        }
+        vault.purge().unwrap();
+        let count: i64 = conn
+            .query_row(
+                "SELECT reveal_count FROM records WHERE order_id = ?1",
+                [&id],
+                |r| r.get(0),
+            )
+            .unwrap_or(0);
+        assert!(
+            count <= 0,
+            "{assignment} = {value}: a refused reveal was counted"
+        );
+    }
+}
+
+#[test]
+fn the_reveal_count_saturates_instead_of_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vault, records, _keys, _clock) = sqlite_vault(dir.path());
+    let issued = vault.issue("busy-order", DAY).unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join(RECORDS_FILE)).unwrap();
+    conn.execute("UPDATE records SET reveal_count = ?1", [i64::MAX])
+        .unwrap();
+    let revealed = vault.reveal("busy-order").unwrap();
+    assert_eq!(revealed.code, issued.code);
+    assert_eq!(revealed.reveal_count, i64::MAX as u64);
+    // A host's record with a count no store can hold is refused as what it is.
+    let mut record = records.load("busy-order").unwrap().unwrap();
+    record.order_id = "other".into();
+    record.reveal_count = u64::MAX;
+    assert!(matches!(
+        records.insert_all(&[record]),
+        Err(Error::Malformed { .. })
+    ));
 }
 
 #[test]
@@ -166,9 +462,7 @@ fn eight_threads_issue_reveal_revoke_and_purge() {
     let vault = Arc::new(
         Vault::open_sqlite(dir.path())
             .unwrap()
-            .with_clock(clock.clone())
-            .with_epoch_length(HOUR)
-            .unwrap(),
+            .with_clock(clock.clone()),
     );
     // order id -> (code text, expires_at)
     let issued: Arc<Mutex<HashMap<String, (String, SystemTime)>>> = Arc::default();

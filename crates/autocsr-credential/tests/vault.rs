@@ -34,31 +34,34 @@ struct Fixture {
     clock: Arc<ManualClock>,
     audit: Arc<MemoryAudit>,
     records: Arc<dyn RecordStore>,
+    keys: Arc<dyn KeyStore>,
+    memory: Option<(Arc<MemoryRecordStore>, Arc<MemoryKeyStore>)>,
     dir: Option<tempfile::TempDir>,
 }
 
 fn memory() -> Fixture {
     let records = Arc::new(MemoryRecordStore::new());
     let keys = Arc::new(MemoryKeyStore::new());
-    build(records.clone(), keys, records, None)
+    let mut f = build(records.clone(), keys.clone(), None);
+    f.memory = Some((records, keys));
+    f
 }
 
 fn sqlite() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let records = Arc::new(SqliteRecordStore::open(&dir.path().join("r.db")).unwrap());
     let keys = Arc::new(SqliteKeyStore::open(&dir.path().join("k.db")).unwrap());
-    build(records.clone(), keys, records, Some(dir))
+    build(records, keys, Some(dir))
 }
 
-fn build<R: RecordStore + 'static, K: KeyStore + 'static>(
-    r: Arc<R>,
-    k: Arc<K>,
+fn build(
     records: Arc<dyn RecordStore>,
+    keys: Arc<dyn KeyStore>,
     dir: Option<tempfile::TempDir>,
 ) -> Fixture {
     let clock = Arc::new(ManualClock::new(start()).unwrap());
     let audit = Arc::new(MemoryAudit::default());
-    let vault = Vault::new(r, k)
+    let vault = Vault::new(records.clone(), keys.clone())
         .with_clock(clock.clone())
         .with_audit_sink(audit.clone());
     Fixture {
@@ -66,6 +69,8 @@ fn build<R: RecordStore + 'static, K: KeyStore + 'static>(
         clock,
         audit,
         records,
+        keys,
+        memory: None,
         dir,
     }
 }
@@ -73,6 +78,222 @@ fn build<R: RecordStore + 'static, K: KeyStore + 'static>(
 fn both(test: impl Fn(Fixture)) {
     test(memory());
     test(sqlite());
+}
+
+/// A copy of the record store as a backup holds it: the memory store's encoded records, or
+/// the SQLite database file and its WAL copied byte for byte while the vault is open.
+enum Backup {
+    Memory(Vec<Vec<u8>>),
+    Sqlite(tempfile::TempDir),
+}
+
+impl Fixture {
+    fn back_up_records(&self) -> Backup {
+        match (&self.memory, &self.dir) {
+            (Some((records, _)), _) => Backup::Memory(records.snapshot().unwrap()),
+            (None, Some(dir)) => {
+                let copy = tempfile::tempdir().unwrap();
+                for suffix in ["", "-wal"] {
+                    let from = dir.path().join(format!("r.db{suffix}"));
+                    if from.exists() {
+                        std::fs::copy(&from, copy.path().join(format!("r.db{suffix}"))).unwrap();
+                    }
+                }
+                Backup::Sqlite(copy)
+            }
+            (None, None) => unreachable!(),
+        }
+    }
+
+    /// Every key blob the live key store holds: all an attacker with it has.
+    fn live_key_blobs(&self) -> Vec<Vec<u8>> {
+        match (&self.memory, &self.dir) {
+            (Some((_, keys)), _) => keys.snapshot().iter().map(|k| k.to_vec()).collect(),
+            (None, Some(dir)) => {
+                let conn = rusqlite::Connection::open(dir.path().join("k.db")).unwrap();
+                let mut stmt = conn.prepare("SELECT key FROM record_keys").unwrap();
+                stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect()
+            }
+            (None, None) => unreachable!(),
+        }
+    }
+}
+
+/// Restores a backup as a fresh record store (a copy of the copy, so it can be restored
+/// again later).
+fn restore(backup: &Backup) -> (Arc<dyn RecordStore>, Option<tempfile::TempDir>) {
+    match backup {
+        Backup::Memory(encoded) => {
+            let store = Arc::new(MemoryRecordStore::new());
+            for bytes in encoded {
+                store.overwrite(StoredRecord::decode(bytes).unwrap());
+            }
+            (store, None)
+        }
+        Backup::Sqlite(dir) => {
+            let copy = tempfile::tempdir().unwrap();
+            for suffix in ["", "-wal"] {
+                let from = dir.path().join(format!("r.db{suffix}"));
+                if from.exists() {
+                    std::fs::copy(&from, copy.path().join(format!("r.db{suffix}"))).unwrap();
+                }
+            }
+            let store = Arc::new(SqliteRecordStore::open(&copy.path().join("r.db")).unwrap());
+            (store, Some(copy))
+        }
+    }
+}
+
+/// Which of `ids` the restored backup, beside the live key store, still gives up: through
+/// a vault whose clock the attacker set back to the issue time, and by trying every live
+/// key on every record directly.
+fn decryptable_from_backup(f: &Fixture, backup: &Backup, ids: &[&str]) -> Vec<String> {
+    let (restored, _keep) = restore(backup);
+    let attacker_clock = Arc::new(ManualClock::new(start()).unwrap());
+    let attacker = Vault::new(restored.clone(), f.keys.clone()).with_clock(attacker_clock);
+    let blobs = f.live_key_blobs();
+    let mut open = Vec::new();
+    for id in ids {
+        let by_vault = attacker.reveal(id).is_ok();
+        let record = restored.load(id).unwrap().unwrap();
+        let by_hand = blobs.iter().any(|key| open_record(&record, key).is_ok());
+        if by_vault || by_hand {
+            open.push((*id).to_owned());
+        }
+    }
+    open
+}
+
+#[test]
+fn a_backup_of_the_record_store_decrypts_nothing_once_revoked_or_expired_and_purged() {
+    both(|f| {
+        // As in the report: two orders expiring soon, one that also gets revoked, one
+        // revoked long before its expiry; and one still live, which must keep working.
+        f.vault.issue("exp-1", HOUR).unwrap();
+        f.vault.issue("exp-2", HOUR).unwrap();
+        f.vault.issue("exp-revoked", HOUR).unwrap();
+        f.vault.issue("revoked", DAY).unwrap();
+        f.vault.issue("live", DAY).unwrap();
+        let all = ["exp-1", "exp-2", "exp-revoked", "revoked", "live"];
+        let backup = f.back_up_records();
+        // Control: before anything is destroyed, the same copy gives up every code.
+        assert_eq!(decryptable_from_backup(&f, &backup, &all), all);
+
+        f.vault.revoke("revoked").unwrap();
+        // Revoked means shredded at once, in the backup too, without waiting for purge.
+        assert_eq!(
+            decryptable_from_backup(&f, &backup, &all),
+            ["exp-1", "exp-2", "exp-revoked", "live"]
+        );
+
+        f.vault.revoke("exp-revoked").unwrap();
+        f.clock.advance(HOUR);
+        let report = f.vault.purge().unwrap();
+        assert_eq!(report.records_destroyed, 3);
+        assert_eq!(report.keys_destroyed, 2);
+        assert_eq!(decryptable_from_backup(&f, &backup, &all), ["live"]);
+        assert!(f.vault.reveal("live").is_ok());
+    });
+}
+
+#[test]
+fn a_reveal_after_expiry_shreds_backups_before_any_purge() {
+    both(|f| {
+        f.vault.issue("late", HOUR).unwrap();
+        f.vault.issue("other", HOUR).unwrap();
+        let backup = f.back_up_records();
+        f.clock.advance(HOUR);
+        assert!(matches!(f.vault.reveal("late"), Err(Error::Expired { .. })));
+        // Expired but neither revealed nor purged: still in the backup's reach, as
+        // documented; the reveal at expiry shredded "late" already.
+        assert_eq!(
+            decryptable_from_backup(&f, &backup, &["late", "other"]),
+            ["other"]
+        );
+        f.vault.purge().unwrap();
+        assert!(decryptable_from_backup(&f, &backup, &["late", "other"]).is_empty());
+    });
+}
+
+#[test]
+fn a_refused_insert_leaves_no_key_behind() {
+    both(|f| {
+        f.vault.issue("taken", DAY).unwrap();
+        assert_eq!(f.keys.count().unwrap(), 1);
+        assert!(matches!(
+            f.vault.issue_many(&["fresh-1", "taken", "fresh-2"], DAY),
+            Err(Error::AlreadyExists)
+        ));
+        assert!(matches!(
+            f.vault.issue("taken", DAY),
+            Err(Error::AlreadyExists)
+        ));
+        assert_eq!(
+            f.keys.count().unwrap(),
+            1,
+            "keys of a refused issue must go"
+        );
+    });
+}
+
+/// A record store that fails every insert: the crash between the two writes, as a store
+/// would see it (the keys are written, the records never).
+struct FailingInserts;
+
+impl RecordStore for FailingInserts {
+    fn insert_all(&self, _: &[StoredRecord]) -> Result<(), Error> {
+        Err(Error::storage(std::io::Error::other("disk full")))
+    }
+    fn load(&self, _: &str) -> Result<Option<StoredRecord>, Error> {
+        Ok(None)
+    }
+    fn count_reveal(&self, _: &str, _: u64) -> Result<Option<u64>, Error> {
+        Ok(None)
+    }
+    fn destroy(&self, _: &str, _: &RecordBody) -> Result<bool, Error> {
+        Ok(false)
+    }
+    fn purge_expired(&self, _: u64) -> Result<Vec<String>, Error> {
+        Ok(Vec::new())
+    }
+}
+
+/// A key store whose deletes fail: with [`FailingInserts`], an issue leaves orphan keys.
+struct NoDeletes(MemoryKeyStore);
+
+impl KeyStore for NoDeletes {
+    fn insert_all(&self, keys: &[autocsr_credential::StoredKey]) -> Result<(), Error> {
+        self.0.insert_all(keys)
+    }
+    fn get(&self, id: &autocsr_credential::KeyId) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
+        self.0.get(id)
+    }
+    fn destroy(&self, _: &[autocsr_credential::KeyId]) -> Result<u64, Error> {
+        Err(Error::storage(std::io::Error::other("interrupted")))
+    }
+    fn destroy_expired(&self, now_ms: u64) -> Result<u64, Error> {
+        self.0.destroy_expired(now_ms)
+    }
+    fn count(&self) -> Result<u64, Error> {
+        self.0.count()
+    }
+}
+
+#[test]
+fn orphan_keys_from_an_interrupted_issue_are_purged_at_their_expiry() {
+    let keys = Arc::new(NoDeletes(MemoryKeyStore::new()));
+    let clock = Arc::new(ManualClock::new(start()).unwrap());
+    let vault = Vault::new(Arc::new(FailingInserts), keys.clone()).with_clock(clock.clone());
+    assert!(matches!(vault.issue("lost", HOUR), Err(Error::Storage(_))));
+    assert_eq!(keys.count().unwrap(), 1, "the orphan exists");
+    clock.advance(HOUR - Duration::from_millis(1));
+    assert_eq!(vault.purge().unwrap().keys_destroyed, 0);
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(vault.purge().unwrap().keys_destroyed, 1);
+    assert_eq!(keys.count().unwrap(), 0);
 }
 
 #[test]
@@ -116,7 +337,8 @@ fn issue_reveal_then_expire_leaves_a_tombstone_until_purge() {
         f.clock.set(start() + DAY).unwrap();
         let report = f.vault.purge().unwrap();
         assert_eq!(report.records_destroyed, 1);
-        assert_eq!(report.epoch_keys_destroyed, 1);
+        // The reveal at expiry destroyed the key already.
+        assert_eq!(report.keys_destroyed, 0);
         assert!(matches!(f.vault.reveal("ord-1"), Err(Error::NotFound)));
         assert!(matches!(f.vault.status("ord-1"), Err(Error::NotFound)));
 
@@ -253,14 +475,14 @@ fn overwrite(dir: &std::path::Path, record: StoredRecord) {
         panic!("sealed only")
     };
     conn.execute(
-        "INSERT OR REPLACE INTO records (order_id, format, created_at, expires_at, key_epoch,
+        "INSERT OR REPLACE INTO records (order_id, format, created_at, expires_at, key_id,
          reveal_count, state, state_at, nonce, ciphertext) VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, NULL, ?6, ?7)",
         rusqlite::params![
             record.order_id,
             i64::from(record.format),
             record.created_at_ms as i64,
             record.expires_at_ms as i64,
-            record.key_epoch as i64,
+            &record.key_id.as_bytes()[..],
             &nonce[..],
             ciphertext
         ],
@@ -282,20 +504,34 @@ fn records_moved_to_another_order_or_with_an_edited_expiry_are_tampered() {
     assert!(matches!(f.vault.reveal("attacker"), Err(Error::Tampered)));
 
     let mut extended = victim.clone();
-    extended.expires_at_ms += 3_600_000; // same epoch key, later expiry
+    extended.expires_at_ms += 3_600_000; // same key, later expiry
     overwrite(dir, extended);
     assert!(matches!(f.vault.reveal("victim"), Err(Error::Tampered)));
 
-    let mut far = victim.clone();
-    far.expires_at_ms += 30 * 86_400_000; // an epoch with no key at all
-    far.key_epoch += 30 * 86_400_000;
-    overwrite(dir, far);
+    // Pointed at another order's live key: the key id is bound too.
+    f.vault.issue("third", DAY).unwrap();
+    let third = f.records.load("third").unwrap().unwrap();
+    let mut other_key = victim.clone();
+    other_key.key_id = third.key_id;
+    overwrite(dir, other_key);
     assert!(matches!(f.vault.reveal("victim"), Err(Error::Tampered)));
 
-    let mut early_key = victim.clone();
-    early_key.key_epoch = victim.expires_at_ms - 1; // a key that would be shredded too early
-    overwrite(dir, early_key);
+    let mut no_key = victim.clone();
+    no_key.key_id = autocsr_credential::KeyId::from_bytes([0; 16]);
+    overwrite(dir, no_key);
     assert!(matches!(f.vault.reveal("victim"), Err(Error::Tampered)));
+
+    // Times this version never writes: refused by every read path, never a panic.
+    let mut forever = victim.clone();
+    forever.expires_at_ms = 253_402_300_800_000;
+    overwrite(dir, forever);
+    assert!(matches!(f.vault.reveal("victim"), Err(Error::Tampered)));
+    assert!(matches!(f.vault.status("victim"), Err(Error::Tampered)));
+    assert!(matches!(f.vault.revoke("victim"), Err(Error::Tampered)));
+
+    // The untouched original still opens: the edits above, not the setup, failed.
+    overwrite(dir, victim.clone());
+    assert!(f.vault.reveal("victim").is_ok());
 
     // Memory store: same edits through its test hook.
     let records = Arc::new(MemoryRecordStore::new());
@@ -313,109 +549,212 @@ fn records_moved_to_another_order_or_with_an_edited_expiry_are_tampered() {
     assert!(matches!(vault.reveal("victim"), Err(Error::Tampered)));
 }
 
-#[test]
-fn a_backup_of_the_record_store_is_useless_after_purge() {
-    let records = Arc::new(MemoryRecordStore::new());
-    let keys = Arc::new(MemoryKeyStore::new());
-    let clock = Arc::new(ManualClock::new(start()).unwrap());
-    let vault = Vault::new(records.clone(), keys.clone()).with_clock(clock.clone());
-    for day in 1..=3u32 {
-        for i in 0..5 {
-            vault.issue(&format!("d{day}-{i}"), DAY * day).unwrap();
-        }
-    }
-    let backup = records.snapshot();
-    assert_eq!(backup.len(), 15);
-    // Before purge the backup decrypts with the key store: the test would catch a no-op.
-    let decryptable_before = backup
-        .iter()
-        .filter(|bytes| {
-            let r = StoredRecord::decode(bytes).unwrap();
-            keys.get(r.key_epoch)
-                .unwrap()
-                .is_some_and(|k| open_record(&r, &k).is_ok())
-        })
-        .count();
-    assert_eq!(decryptable_before, 15);
-
-    clock.advance(DAY * 2);
-    let report = vault.purge().unwrap();
-    assert_eq!(report.records_destroyed, 10);
-    assert_eq!(report.epoch_keys_destroyed, 2);
-    // Day-3 credentials are still live and unaffected.
-    assert!(vault.reveal("d3-0").is_ok());
-
-    let remaining_keys: Vec<Zeroizing<Vec<u8>>> = keys
-        .epochs()
-        .unwrap()
-        .into_iter()
-        .map(|e| keys.get(e).unwrap().unwrap())
-        .collect();
-    assert_eq!(remaining_keys.len(), 1);
-    for bytes in &backup {
-        let record = StoredRecord::decode(bytes).unwrap();
-        if record.expires_at_ms > (START_SECS + 2 * 86_400) * 1000 {
-            continue; // still live, not shredded yet
-        }
-        assert!(keys.get(record.key_epoch).unwrap().is_none());
-        for key in &remaining_keys {
-            assert!(matches!(open_record(&record, key), Err(Error::Tampered)));
-        }
-    }
-}
-
-/// A toy "KMS": XOR with a pad, counting calls, to show keys reach the store only wrapped.
+/// A toy "HSM": one random pad per period of expiry times (an hour), XORed over the key,
+/// counting calls; `destroy_expired` forgets the pads of ended periods, as an HSM would
+/// destroy its wrapping keys.
 #[derive(Default)]
-struct XorWrapper {
+struct PeriodWrapper {
+    pads: std::sync::Mutex<std::collections::BTreeMap<u64, [u8; 32]>>,
     calls: std::sync::atomic::AtomicUsize,
 }
 
-impl KeyWrapper for XorWrapper {
-    fn wrap(&self, _epoch: u64, key: &[u8]) -> Result<Vec<u8>, Error> {
+const PERIOD_MS: u64 = 3_600_000;
+
+impl KeyWrapper for PeriodWrapper {
+    fn wrap(
+        &self,
+        _id: &autocsr_credential::KeyId,
+        expires_at_ms: u64,
+        key: &[u8],
+    ) -> Result<Vec<u8>, Error> {
         self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Ok(key.iter().map(|b| b ^ 0xA5).chain(*b"wrapped").collect())
+        let period = autocsr_credential::period_end(expires_at_ms, PERIOD_MS).unwrap();
+        let mut pads = self.pads.lock().unwrap();
+        let pad = pads.entry(period).or_insert_with(|| {
+            let mut pad = [0u8; 32];
+            getrandom::fill(&mut pad).unwrap();
+            pad
+        });
+        Ok(key
+            .iter()
+            .zip(pad.iter())
+            .map(|(k, p)| k ^ p)
+            .chain(*b"wrapped")
+            .collect())
     }
-    fn unwrap(&self, _epoch: u64, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+    fn unwrap(
+        &self,
+        _id: &autocsr_credential::KeyId,
+        expires_at_ms: u64,
+        wrapped: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, Error> {
         let body = wrapped
             .strip_suffix(b"wrapped")
             .ok_or_else(|| Error::KeyWrap("not ours".into()))?;
-        Ok(Zeroizing::new(body.iter().map(|b| b ^ 0xA5).collect()))
+        let period = autocsr_credential::period_end(expires_at_ms, PERIOD_MS).unwrap();
+        let pads = self.pads.lock().unwrap();
+        let pad = pads
+            .get(&period)
+            .ok_or_else(|| Error::KeyWrap("wrapping key destroyed".into()))?;
+        Ok(Zeroizing::new(
+            body.iter().zip(pad.iter()).map(|(k, p)| k ^ p).collect(),
+        ))
+    }
+    fn destroy_expired(&self, now_ms: u64) -> Result<u64, Error> {
+        let mut pads = self.pads.lock().unwrap();
+        let before = pads.len();
+        pads.retain(|period_end, _| *period_end > now_ms);
+        Ok((before - pads.len()) as u64)
     }
 }
 
 #[test]
-fn key_wrapping_hook_sees_every_key() {
+fn key_wrapping_hook_sees_every_key_and_purge_destroys_ended_periods() {
     let keys = Arc::new(MemoryKeyStore::new());
-    let wrapper = Arc::new(XorWrapper::default());
-    let vault = Vault::new(Arc::new(MemoryRecordStore::new()), keys.clone())
-        .with_key_wrapper(wrapper.clone());
-    let issued = vault.issue("w-1", DAY).unwrap();
-    assert_eq!(vault.reveal("w-1").unwrap().code, issued.code);
-    assert_eq!(wrapper.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
-    let epoch = keys.epochs().unwrap()[0];
-    assert!(keys.get(epoch).unwrap().unwrap().ends_with(b"wrapped"));
-    // Without the wrapper the stored blob is not a usable key.
-    let unwrapped_vault = Vault::new(Arc::new(MemoryRecordStore::new()), keys);
-    assert!(unwrapped_vault.issue("w-2", DAY).is_err());
-}
-
-#[test]
-fn finer_epochs_shred_sooner() {
-    let keys = Arc::new(MemoryKeyStore::new());
+    let wrapper = Arc::new(PeriodWrapper::default());
     let clock = Arc::new(ManualClock::new(start()).unwrap());
     let vault = Vault::new(Arc::new(MemoryRecordStore::new()), keys.clone())
         .with_clock(clock.clone())
-        .with_epoch_length(HOUR)
-        .unwrap();
-    vault.issue("a", HOUR).unwrap();
-    vault.issue("b", HOUR * 3).unwrap();
-    assert_eq!(keys.epochs().unwrap().len(), 2);
-    clock.advance(HOUR);
-    assert_eq!(vault.purge().unwrap().epoch_keys_destroyed, 1);
-    assert!(vault.reveal("b").is_ok());
+        .with_key_wrapper(wrapper.clone());
+    let issued = vault.issue("w-1", HOUR).unwrap();
+    let later = vault.issue("w-2", HOUR * 3).unwrap();
+    assert_eq!(vault.reveal("w-1").unwrap().code, issued.code);
+    assert_eq!(wrapper.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
     assert!(
-        Vault::in_memory()
-            .with_epoch_length(Duration::ZERO)
-            .is_err()
+        keys.snapshot()
+            .iter()
+            .all(|blob| blob.ends_with(b"wrapped"))
     );
+    // Without the wrapper the stored blob is not a usable key.
+    let records = Arc::new(MemoryRecordStore::new());
+    let unwrapped_vault = Vault::new(records.clone(), keys.clone());
+    assert!(unwrapped_vault.reveal("w-1").is_err());
+
+    clock.advance(HOUR);
+    let report = vault.purge().unwrap();
+    assert_eq!(report.keys_destroyed, 1);
+    assert_eq!(report.wrapping_keys_destroyed, 1);
+    assert_eq!(wrapper.pads.lock().unwrap().len(), 1);
+    assert_eq!(vault.reveal("w-2").unwrap().code, later.code);
+    clock.advance(HOUR * 2);
+    let report = vault.purge().unwrap();
+    assert_eq!(
+        (report.keys_destroyed, report.wrapping_keys_destroyed),
+        (1, 1)
+    );
+}
+
+#[test]
+fn the_window_is_bounded_before_any_work() {
+    both(|f| {
+        assert_eq!(autocsr_credential::MAX_WINDOW, DAY * 366);
+        assert!(f.vault.issue("max", DAY * 366).is_ok());
+        for window in [
+            DAY * 366 + Duration::from_millis(1),
+            DAY * 367,
+            Duration::from_secs(7974 * 366 * 86_400),
+            Duration::from_micros(999),
+            Duration::MAX,
+        ] {
+            assert!(
+                matches!(f.vault.issue("too-long", window), Err(Error::InvalidWindow)),
+                "{window:?}"
+            );
+            assert!(matches!(
+                f.vault.issue_many(&["too-long"], window),
+                Err(Error::InvalidWindow)
+            ));
+            let code = autocsr_credential::UnlockCode::generate().unwrap();
+            assert!(matches!(
+                f.vault.issue_with_code("too-long", &code, window),
+                Err(Error::InvalidWindow)
+            ));
+        }
+        // Nothing was stored for the refused windows.
+        assert!(matches!(f.vault.status("too-long"), Err(Error::NotFound)));
+        // A clock close to year 9999: the window may not reach past it.
+        f.clock
+            .set(UNIX_EPOCH + Duration::from_millis(253_402_300_799_999) - DAY)
+            .unwrap();
+        assert!(matches!(
+            f.vault.issue("late", DAY * 2),
+            Err(Error::InvalidWindow)
+        ));
+        assert!(f.vault.issue("late", DAY).is_ok());
+        assert!(
+            f.clock
+                .set(UNIX_EPOCH + Duration::from_millis(253_402_300_800_000))
+                .is_err()
+        );
+    });
+}
+
+#[test]
+fn issue_with_code_stores_the_callers_code_and_returns_the_expiry() {
+    both(|f| {
+        let code = autocsr_credential::UnlockCode::generate().unwrap();
+        let expires_at: SystemTime = f.vault.issue_with_code("mine", &code, DAY).unwrap();
+        assert_eq!(expires_at, start() + DAY);
+        assert_eq!(f.vault.reveal("mine").unwrap().code, code);
+    });
+}
+
+/// A key store that runs `hook` just before its first `get`: another process's revoke or
+/// purge landing between a reveal's load of the record and its key lookup.
+struct Interposed {
+    inner: Arc<MemoryKeyStore>,
+    hook: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl KeyStore for Interposed {
+    fn insert_all(&self, keys: &[autocsr_credential::StoredKey]) -> Result<(), Error> {
+        self.inner.insert_all(keys)
+    }
+    fn get(&self, id: &autocsr_credential::KeyId) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
+        let hook = self.hook.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook();
+        }
+        self.inner.get(id)
+    }
+    fn destroy(&self, ids: &[autocsr_credential::KeyId]) -> Result<u64, Error> {
+        self.inner.destroy(ids)
+    }
+    fn destroy_expired(&self, now_ms: u64) -> Result<u64, Error> {
+        self.inner.destroy_expired(now_ms)
+    }
+    fn count(&self) -> Result<u64, Error> {
+        self.inner.count()
+    }
+}
+
+#[test]
+fn a_reveal_racing_a_revoke_or_purge_reports_what_happened_not_tampering() {
+    for racer in ["revoke", "purge"] {
+        let records = Arc::new(MemoryRecordStore::new());
+        let inner = Arc::new(MemoryKeyStore::new());
+        let clock = Arc::new(ManualClock::new(start()).unwrap());
+        let other = Arc::new(Vault::new(records.clone(), inner.clone()).with_clock(clock.clone()));
+        let keys = Arc::new(Interposed {
+            inner,
+            hook: std::sync::Mutex::new(None),
+        });
+        let vault = Vault::new(records, keys.clone()).with_clock(clock.clone());
+        other.issue("raced", HOUR).unwrap();
+        let (other_in_hook, clock_in_hook) = (other.clone(), clock.clone());
+        *keys.hook.lock().unwrap() = Some(Box::new(move || {
+            if racer == "revoke" {
+                other_in_hook.revoke("raced").unwrap();
+            } else {
+                clock_in_hook.advance(HOUR);
+                other_in_hook.purge().unwrap();
+            }
+        }));
+        let result = vault.reveal("raced");
+        if racer == "revoke" {
+            assert!(matches!(result, Err(Error::Revoked)), "{result:?}");
+        } else {
+            assert!(matches!(result, Err(Error::NotFound)), "{result:?}");
+        }
+    }
 }

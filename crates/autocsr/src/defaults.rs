@@ -144,6 +144,6 @@ impl CodeStore for Vault {
         code: &UnlockCode,
         window: Duration,
     ) -> Result<SystemTime, StepError> {
-        Ok(self.issue_with_code(order_id, code, window)?.expires_at)
+        Ok(self.issue_with_code(order_id, code, window)?)
     }
 }
