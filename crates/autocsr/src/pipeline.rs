@@ -21,9 +21,9 @@ pub const DEFAULT_REVEAL_WINDOW: Duration = autocsr_credential::DEFAULT_WINDOW;
 /// The longest reveal window: one year (366 days, so "the same date next year" fits even
 /// across February 29). The code exists to hand one order's archive over; a code that
 /// stays revealable for longer than a certificate lives (at most 398 days under BR 6.3.2,
-/// and shrinking) defeats the point of not keeping it. The vault refuses longer windows
-/// too.
-pub const MAX_REVEAL_WINDOW: Duration = Duration::from_secs(366 * 24 * 60 * 60);
+/// and shrinking) defeats the point of not keeping it. It is the vault's own bound
+/// ([`autocsr_credential::MAX_WINDOW`]), checked here before any work is done.
+pub const MAX_REVEAL_WINDOW: Duration = autocsr_credential::MAX_WINDOW;
 
 /// The shortest reveal window: one second. Windows are whole seconds, because that is
 /// what expiry times are printed in and what the sealed README states.
