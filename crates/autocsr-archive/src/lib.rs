@@ -22,7 +22,7 @@ use std::time::SystemTime;
 
 use secrecy::{ExposeSecret, SecretString};
 
-pub use entry::{Entry, MAX_NAME_LEN, PRIVATE_MODE};
+pub use entry::{DEFAULT_MODE, Entry, MAX_NAME_LEN, PRIVATE_MODE};
 pub use error::{Error, LimitKind, NameProblem};
 pub use extract::OpenedArchive;
 pub use options::{Limits, SEVENZ_KDF_POWER, SealOptions};
