@@ -120,9 +120,13 @@ pub fn seal(
     let modified = options.modified().unwrap_or_else(SystemTime::now);
     match format {
         ArchiveFormat::Zip => zip_format::seal(entries, secret.as_bytes(), modified),
-        ArchiveFormat::SevenZ => {
-            sevenz_format::seal(entries, secret, modified, options.kdf_power())
-        }
+        ArchiveFormat::SevenZ => sevenz_format::seal(
+            entries,
+            secret,
+            modified,
+            options.kdf_power(),
+            options.sevenz_salted(),
+        ),
     }
 }
 
@@ -251,8 +255,8 @@ pub fn fuzz_input(password: &str, archive: &[u8]) -> Vec<u8> {
 
 /// Re-opens a freshly sealed archive with `password` and checks that it holds exactly
 /// `expected`: same count, same order, same names, same bytes, and the same Unix mode
-/// wherever an expected entry has one. The pipeline never hands out an archive that
-/// fails this.
+/// ([`DEFAULT_MODE`] where an expected entry has none, as both writers store it). The
+/// pipeline never hands out an archive that fails this.
 ///
 /// The limits used are the defaults widened to fit `expected` (and no ratio check, since
 /// the expected sizes are known).
@@ -275,7 +279,7 @@ pub fn verify(sealed: &[u8], password: &SecretString, expected: &[Entry]) -> Res
         return Err(Error::VerifyMismatch);
     }
     for (got, want) in actual.iter().zip(expected) {
-        let mode_ok = want.unix_mode().is_none() || got.unix_mode() == want.unix_mode();
+        let mode_ok = got.unix_mode() == Some(want.unix_mode().unwrap_or(DEFAULT_MODE));
         if got.name() != want.name() || got.data() != want.data() || !mode_ok {
             return Err(Error::VerifyMismatch);
         }
