@@ -161,7 +161,8 @@ pub enum Error {
     /// reparse point or device (7z attributes).
     #[error("archive holds an entry that is not a regular file")]
     NotARegularFile,
-    /// Extraction would write outside the target directory (through a symlink in it).
+    /// Extraction found a symlink where it needs a directory: the target itself (its
+    /// last path component) or anything below it. Nothing is followed.
     #[error("extraction would leave the target directory")]
     PathEscape,
     /// Extraction found an existing file at the destination; nothing was overwritten.
@@ -173,7 +174,8 @@ pub enum Error {
     /// [`crate::verify`]: the archive opened, but its entries differ from the expected ones.
     #[error("archive contents differ from the expected entries")]
     VerifyMismatch,
-    /// The operating system's random number generator failed (sealing needs fresh IVs).
+    /// The operating system's random number generator failed (sealing needs fresh salts
+    /// and IVs, extraction random temporary names).
     #[error("the operating system's random number generator failed")]
     Randomness,
     /// Reading or writing failed.
