@@ -2,6 +2,8 @@
 //! (`benches/compare/archive.py`) runs this against `7zz a`.
 //!
 //! Usage: `seal <zip|7z> <output> <file>...` with the password in `AUTOCSR_ARCHIVE_PASSWORD`.
+//! 7z keys are salted (the crate's default) unless `AUTOCSR_ARCHIVE_UNSALTED_7Z=1`, which
+//! seals as AutoCSR's pipeline does for its one-time random codes (and as 7-Zip does).
 #![allow(clippy::print_stdout)]
 
 use std::process::ExitCode;
@@ -41,8 +43,12 @@ fn run() -> Result<(), String> {
             .ok_or_else(|| format!("{path}: no usable file name"))?;
         entries.push(Entry::new(name, data).map_err(|e| format!("{e}"))?);
     }
-    let sealed =
-        seal(format, &entries, &password, &SealOptions::default()).map_err(|e| format!("{e}"))?;
+    let options = if std::env::var("AUTOCSR_ARCHIVE_UNSALTED_7Z").is_ok_and(|value| value == "1") {
+        SealOptions::default().skip_7z_salt_for_random_password()
+    } else {
+        SealOptions::default()
+    };
+    let sealed = seal(format, &entries, &password, &options).map_err(|e| format!("{e}"))?;
     std::fs::write(&output, sealed).map_err(|e| format!("{output}: {e}"))?;
     Ok(())
 }

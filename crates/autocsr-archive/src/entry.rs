@@ -14,6 +14,12 @@ pub const MAX_NAME_LEN: usize = 255;
 /// Unix mode given to entries made with [`Entry::private`]: owner read/write only.
 pub const PRIVATE_MODE: u32 = 0o600;
 
+/// Unix mode both formats store for an entry that has none ([`Entry::new`]): `rw-r--r--`,
+/// what desktop tools give a new file. Clients that restore stored modes (7-Zip and
+/// bsdtar on Unix) apply it minus their umask; [`crate::OpenedArchive::extract_to`] applies
+/// it exactly.
+pub const DEFAULT_MODE: u32 = 0o644;
+
 /// One file in an archive: a validated name, its bytes in a buffer that is wiped on drop,
 /// and an optional Unix mode (stored by formats that keep one).
 ///
@@ -26,8 +32,9 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// A file entry with no Unix mode stored (clients use their default, usually 0644
-    /// minus the umask).
+    /// A file entry with no Unix mode of its own: both formats store [`DEFAULT_MODE`]
+    /// (0644) for it, so it opens with `unix_mode() == Some(0o644)` from a zip and from a
+    /// 7z alike. Use [`Entry::private`] for secrets.
     ///
     /// # Errors
     /// [`Error::InvalidEntryName`] when `name` is empty, longer than 255 bytes, starts

@@ -108,9 +108,17 @@ pub enum Error {
     /// Sealing was given no entries.
     #[error("no entries to seal")]
     NoEntries,
-    /// An entry is larger than the format writer supports (4 GiB for our zip settings).
+    /// An entry is larger than the format writer supports: 4 GiB for zip, which is also
+    /// the limit for the whole zip (we write no Zip64).
     #[error("entry too large to seal")]
     EntryTooLarge,
+    /// Sealing failed inside the archive writer for a reason other than I/O: the zip
+    /// crate refused input this crate had already validated, or its output did not have
+    /// the structure we rewrite to WinZip AE-2. Nothing is returned. A bug or a format
+    /// limit on our side, never a statement about any archive's integrity (that is
+    /// [`Error::Corrupt`], which only opening returns).
+    #[error("the archive writer failed")]
+    SealFailed,
     /// The bytes are neither a zip nor a 7z archive (checked by magic bytes).
     #[error("not a zip or 7z archive")]
     UnknownFormat,
@@ -144,13 +152,17 @@ pub enum Error {
     /// [`crate::Limits::require_encryption`] is on.
     #[error("archive holds an unencrypted entry")]
     NotEncrypted,
-    /// The archive is malformed, or its integrity check (AES HMAC, CRC) failed.
+    /// The archive is malformed, or its integrity check (AES HMAC, CRC) failed. Only
+    /// opening (and [`crate::verify`]) returns this.
     #[error("archive is corrupt or has been tampered with")]
     Corrupt,
-    /// The archive holds something other than regular files and directories (a symlink).
+    /// The archive holds something other than regular files and directories: a symlink,
+    /// a device, a FIFO or a socket (by the Unix file type it stores), or a Windows
+    /// reparse point or device (7z attributes).
     #[error("archive holds an entry that is not a regular file")]
     NotARegularFile,
-    /// Extraction would write outside the target directory (through a symlink in it).
+    /// Extraction found a symlink where it needs a directory: the target itself (its
+    /// last path component) or anything below it. Nothing is followed.
     #[error("extraction would leave the target directory")]
     PathEscape,
     /// Extraction found an existing file at the destination; nothing was overwritten.
@@ -162,7 +174,8 @@ pub enum Error {
     /// [`crate::verify`]: the archive opened, but its entries differ from the expected ones.
     #[error("archive contents differ from the expected entries")]
     VerifyMismatch,
-    /// The operating system's random number generator failed (sealing needs fresh IVs).
+    /// The operating system's random number generator failed (sealing needs fresh salts
+    /// and IVs, extraction random temporary names).
     #[error("the operating system's random number generator failed")]
     Randomness,
     /// Reading or writing failed.

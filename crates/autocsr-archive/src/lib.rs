@@ -22,7 +22,7 @@ use std::time::SystemTime;
 
 use secrecy::{ExposeSecret, SecretString};
 
-pub use entry::{Entry, MAX_NAME_LEN, PRIVATE_MODE};
+pub use entry::{DEFAULT_MODE, Entry, MAX_NAME_LEN, PRIVATE_MODE};
 pub use error::{Error, LimitKind, NameProblem};
 pub use extract::OpenedArchive;
 pub use options::{Limits, SEVENZ_KDF_POWER, SealOptions};
@@ -30,12 +30,13 @@ pub use options::{Limits, SEVENZ_KDF_POWER, SealOptions};
 /// The two archive formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ArchiveFormat {
-    /// WinZip AES-256 zip (AE-2, Deflate). Opens in 7-Zip, WinRAR, libarchive (`bsdtar`,
+    /// WinZip AES-256 zip (AE-2 for every entry: no plaintext CRC, Deflate). Opens in 7-Zip, WinRAR, libarchive (`bsdtar`,
     /// macOS Archive Utility) and pyzipper; **not** in Info-ZIP `unzip`, Windows Explorer
     /// or Linux `unar`. File names are visible without the password.
     Zip,
-    /// 7z, AES-256 with 2^19 key-derivation rounds, LZMA2, encrypted headers (file names
-    /// hidden). Opens in 7-Zip, The Unarchiver (`unar`) and py7zr; libarchive cannot
+    /// 7z, AES-256 with 2^19 key-derivation rounds over a random 16-byte salt (unless
+    /// [`SealOptions::skip_7z_salt_for_random_password`]), LZMA2, encrypted headers (file
+    /// names hidden). Opens in 7-Zip, The Unarchiver (`unar`) and py7zr; libarchive cannot
     /// decrypt it.
     SevenZ,
 }
@@ -94,15 +95,19 @@ pub struct UnknownFormatName;
 
 /// Seals `entries` into an encrypted archive in memory.
 ///
-/// Every entry is encrypted with AES-256 under `password`: WinZip AES (PBKDF2-HMAC-SHA1,
-/// 1000 rounds, over the password's UTF-8 bytes) for zip, 7-Zip AES (SHA-256 iterated
-/// 2^19 times over the password in UTF-16LE) for 7z. The password is not normalised
-/// (NFC and NFD spellings of "é" are different passwords).
+/// Every entry is encrypted with AES-256 under `password`: WinZip AES AE-2 (PBKDF2-HMAC-SHA1,
+/// 1000 rounds, over the password's UTF-8 bytes; no CRC stored) for zip, 7-Zip AES
+/// (SHA-256 iterated 2^19 times over a fresh random 16-byte salt and the password in
+/// UTF-16LE, no salt if the options skip it) for 7z. The password is not normalised (NFC
+/// and NFD spellings of "é" are different passwords). Entries without a Unix mode are
+/// stored as [`DEFAULT_MODE`] (0644) in both formats.
 ///
 /// # Errors
 /// [`Error::EmptyPassword`], [`Error::NoEntries`], [`Error::InvalidEntryName`] for a
-/// duplicate name (entries are validated when built), [`Error::EntryTooLarge`], or an
-/// I/O error from the encoder.
+/// duplicate name (entries are validated when built), [`Error::EntryTooLarge`] (an entry,
+/// or a whole zip, over 4 GiB), [`Error::Randomness`] when the OS RNG fails (salts, IVs),
+/// [`Error::SealFailed`] when the zip writer fails other than by I/O, or an I/O error from
+/// the encoder.
 pub fn seal(
     format: ArchiveFormat,
     entries: &[Entry],
@@ -120,9 +125,13 @@ pub fn seal(
     let modified = options.modified().unwrap_or_else(SystemTime::now);
     match format {
         ArchiveFormat::Zip => zip_format::seal(entries, secret.as_bytes(), modified),
-        ArchiveFormat::SevenZ => {
-            sevenz_format::seal(entries, secret, modified, options.kdf_power())
-        }
+        ArchiveFormat::SevenZ => sevenz_format::seal(
+            entries,
+            secret,
+            modified,
+            options.kdf_power(),
+            options.sevenz_salted(),
+        ),
     }
 }
 
@@ -251,8 +260,8 @@ pub fn fuzz_input(password: &str, archive: &[u8]) -> Vec<u8> {
 
 /// Re-opens a freshly sealed archive with `password` and checks that it holds exactly
 /// `expected`: same count, same order, same names, same bytes, and the same Unix mode
-/// wherever an expected entry has one. The pipeline never hands out an archive that
-/// fails this.
+/// ([`DEFAULT_MODE`] where an expected entry has none, as both writers store it). The
+/// pipeline never hands out an archive that fails this.
 ///
 /// The limits used are the defaults widened to fit `expected` (and no ratio check, since
 /// the expected sizes are known).
@@ -275,7 +284,7 @@ pub fn verify(sealed: &[u8], password: &SecretString, expected: &[Entry]) -> Res
         return Err(Error::VerifyMismatch);
     }
     for (got, want) in actual.iter().zip(expected) {
-        let mode_ok = want.unix_mode().is_none() || got.unix_mode() == want.unix_mode();
+        let mode_ok = got.unix_mode() == Some(want.unix_mode().unwrap_or(DEFAULT_MODE));
         if got.name() != want.name() || got.data() != want.data() || !mode_ok {
             return Err(Error::VerifyMismatch);
         }

@@ -3,7 +3,8 @@
 //! without a panic.
 //!
 //! `AUTOCSR_REGENERATE_ARCHIVE_CORPUS=1 cargo test -p autocsr-archive --test fuzz_corpus`
-//! rewrites the `ours-*` seeds (archives this crate seals, and truncations of them).
+//! rewrites the `ours-*` seeds (archives this crate seals, and truncations of them; delete
+//! the old `ours-*` files first, since truncation lengths are in the names).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -79,6 +80,11 @@ fn regenerate_seeds_when_asked() {
                 "lowkdf",
                 hazmat::set_7z_kdf_power(SealOptions::default(), 1),
             ),
+            (
+                "lowkdf-unsalted",
+                hazmat::set_7z_kdf_power(SealOptions::default(), 1)
+                    .skip_7z_salt_for_random_password(),
+            ),
         ];
         for (label, options) in variants {
             let sealed = seal(format, &entries, &secret, &options).unwrap();
@@ -100,8 +106,29 @@ fn regenerate_seeds_when_asked() {
                 .unwrap();
             }
             if format == ArchiveFormat::Zip {
-                break; // zip has no KDF knob: one variant is enough
+                break; // zip has no KDF or salt knob: one variant is enough
             }
         }
     }
+    // A zip holding a FIFO and a character device next to a regular file (refused as
+    // NotARegularFile), encrypted under the seed password.
+    let special = {
+        use std::io::Write as _;
+        use zip::write::SimpleFileOptions;
+        let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let aes = SimpleFileOptions::default().with_aes_encryption(zip::AesMode::Aes256, password);
+        writer.start_file("key.pem", aes).unwrap();
+        writer.write_all(b"key bytes\n").unwrap();
+        for (name, mode) in [("fifo", 0o010_644u32), ("tty", 0o020_644)] {
+            writer
+                .start_file(name, aes.external_attributes(mode << 16))
+                .unwrap();
+        }
+        writer.finish().unwrap().into_inner()
+    };
+    std::fs::write(
+        corpus_dir("archive_open_zip").join("ours-special-files"),
+        fuzz_input(password, &special),
+    )
+    .unwrap();
 }

@@ -282,3 +282,83 @@ fn excessive_7z_key_derivation_is_refused_before_deriving() {
     .unwrap();
     assert_eq!(opened.entries()[0].data(), b"abc");
 }
+
+/// Device, FIFO and socket entries in a zip (Unix file type in the external attributes)
+/// are refused as `NotARegularFile` when opened, encrypted or not, instead of coming out as
+/// empty regular files.
+#[test]
+fn zip_device_fifo_and_socket_entries_are_refused() {
+    use zip::AesMode;
+    for (kind, mode) in [
+        ("character device", 0o020_644u32),
+        ("block device", 0o060_644),
+        ("FIFO", 0o010_644),
+        ("socket", 0o140_644),
+    ] {
+        for encrypted in [false, true] {
+            let bytes = plain_zip(|w| {
+                let mut options = SimpleFileOptions::default().external_attributes(mode << 16);
+                if encrypted {
+                    options = options.with_aes_encryption(AesMode::Aes256, "pw");
+                }
+                w.start_file("ok.txt", SimpleFileOptions::default())
+                    .unwrap();
+                w.write_all(b"fine").unwrap();
+                w.start_file("special", options).unwrap();
+                w.write_all(b"").unwrap();
+            });
+            let limits = Limits::default().with_require_encryption(false);
+            let result = open(&bytes, &SecretString::from("pw"), &limits);
+            assert!(
+                matches!(result, Err(Error::NotARegularFile)),
+                "{kind} (encrypted: {encrypted}): {result:?}"
+            );
+        }
+    }
+    // Regular files, with or without a file type stored, still open.
+    for mode in [0o100_644u32, 0o644] {
+        let bytes = plain_zip(|w| {
+            let options = SimpleFileOptions::default().external_attributes(mode << 16);
+            w.start_file("plain", options).unwrap();
+            w.write_all(b"data").unwrap();
+        });
+        let limits = Limits::default().with_require_encryption(false);
+        let opened = open(&bytes, &password(), &limits).unwrap();
+        assert_eq!(opened.entries()[0].data(), b"data", "{mode:o}");
+    }
+}
+
+/// The HMAC is all that guards AE-2 entries (no CRC): a flipped bit in every position of
+/// the encrypted data of every entry is caught, and a wrong password is still its own error.
+#[test]
+fn ae2_zip_still_detects_tampering_and_wrong_passwords() {
+    let entries = vec![
+        Entry::private("key.pem", b"-----BEGIN PRIVATE KEY-----\nsecret\n".to_vec()).unwrap(),
+        Entry::new("a.csr", b"-----BEGIN CERTIFICATE REQUEST-----\n".to_vec()).unwrap(),
+    ];
+    let sealed = seal(ArchiveFormat::Zip, &entries, &password(), &options()).unwrap();
+    // Data of the first entry: after the local header (30), name (7) and extra fields.
+    let extra_len = usize::from(u16::from_le_bytes([sealed[28], sealed[29]]));
+    let compressed = u32::from_le_bytes(sealed[18..22].try_into().unwrap());
+    let data_start = 30 + 7 + extra_len;
+    let data_end = data_start + usize::try_from(compressed).unwrap();
+    // Salt (16) and password verifier (2) come first: flipping those is a wrong password or
+    // a failed HMAC; everything after, up to the 10-byte HMAC, is ciphertext.
+    for at in data_start..data_end {
+        let mut bytes = sealed.clone();
+        bytes[at] ^= 0x01;
+        let error = open(&bytes, &password(), &Limits::default()).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::Corrupt | Error::WrongPassword | Error::SizeMismatch
+            ),
+            "byte {at}: {error:?}"
+        );
+    }
+    let wrong = SecretString::from("correct-horse-battery-staple-0002");
+    assert!(matches!(
+        open(&sealed, &wrong, &Limits::default()),
+        Err(Error::WrongPassword)
+    ));
+}

@@ -230,3 +230,54 @@ fn format_names() {
     assert_eq!(ArchiveFormat::SevenZ.extension(), "7z");
     assert_eq!(ArchiveFormat::Zip.to_string(), "zip");
 }
+
+/// One rule for modes in both formats: `Entry::private` is stored 0600, `Entry::new` 0644
+/// (`DEFAULT_MODE`); opening reports the stored mode and `extract_to` applies it exactly,
+/// whichever format carried it.
+#[test]
+fn modes_are_the_same_from_zip_and_7z() {
+    use std::os::unix::fs::PermissionsExt;
+    let entries = bundle();
+    let expected: Vec<u32> = entries
+        .iter()
+        .map(|entry| entry.unix_mode().unwrap_or(autocsr_archive::DEFAULT_MODE))
+        .collect();
+    assert_eq!(expected, [0o600, 0o644, 0o644, 0o644, 0o644]);
+    for format in [ArchiveFormat::Zip, ArchiveFormat::SevenZ] {
+        let sealed = seal(format, &entries, &password(), &fast_options()).unwrap();
+        let opened = open(&sealed, &password(), &Limits::default()).unwrap();
+        let modes: Vec<Option<u32>> = opened.entries().iter().map(Entry::unix_mode).collect();
+        let want: Vec<Option<u32>> = expected.iter().copied().map(Some).collect();
+        assert_eq!(modes, want, "{format}");
+        let dir = tempfile::tempdir().unwrap();
+        opened.extract_to(dir.path()).unwrap();
+        for (entry, mode) in entries.iter().zip(&expected) {
+            let actual = std::fs::metadata(dir.path().join(entry.name()))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
+            assert_eq!(actual, *mode, "{format} {}", entry.name());
+        }
+    }
+}
+
+/// 7z keys are salted by default (a fresh salt per archive) and may skip the salt for a
+/// random one-time password; both open, here and (in the interop tests) in 7-Zip, unar
+/// and py7zr.
+#[test]
+fn salted_and_unsalted_7z_both_open() {
+    let salted = fast_options();
+    assert!(salted.sevenz_salted());
+    let unsalted = fast_options().skip_7z_salt_for_random_password();
+    assert!(!unsalted.sevenz_salted());
+    for options in [salted, unsalted] {
+        let sealed = seal(ArchiveFormat::SevenZ, &bundle(), &password(), &options).unwrap();
+        verify(&sealed, &password(), &bundle()).unwrap();
+        let wrong = SecretString::from("K7QF-3M9T-XW2P-RN8D-HV4C-JB6Y-EY");
+        assert!(matches!(
+            open(&sealed, &wrong, &Limits::default()),
+            Err(Error::WrongPassword)
+        ));
+    }
+}

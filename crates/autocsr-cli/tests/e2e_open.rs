@@ -163,3 +163,87 @@ fn a_missing_code_on_a_closed_stdin_is_a_usage_error() {
     let (error, _) = sandbox.json(["open", str_field(&order, "archive")], 2);
     assert_eq!(error["error"]["kind"], "usage");
 }
+
+/// Issue 13, item 1: while `autocsr open` runs on a genuine order archive, a racer keeps
+/// turning `--out` into a symlink to a victim directory and back (`rmdir(OUT);
+/// symlink(VICTIM, OUT)`, then `unlink; mkdir`). The command opens `--out` once and works
+/// through that handle, so it either extracts into the real `--out` (exit 0) or fails
+/// (exit 1); the key never lands in the victim, whatever the exit code.
+#[test]
+fn a_racer_swapping_out_for_a_symlink_never_gets_the_key() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    const RUNS: usize = 150;
+    let time_bound = std::time::Duration::from_secs(120);
+    let sandbox = Sandbox::new();
+    let order = sandbox.order("example.com", &["--key", "p256", "--format", "zip"]);
+    let victim = sandbox.root.path().join("victim");
+    fs::create_dir(&victim).unwrap();
+    let swaps = Arc::new(AtomicU64::new(0));
+    let started = std::time::Instant::now();
+    let (mut runs, mut exited_zero) = (0, 0);
+    while runs < RUNS && started.elapsed() < time_bound {
+        let out = sandbox.root.path().join(format!("race-{runs}"));
+        let stop = Arc::new(AtomicBool::new(false));
+        let racer = {
+            let (out, victim, stop, swaps) =
+                (out.clone(), victim.clone(), stop.clone(), swaps.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if fs::remove_dir(&out).is_ok()
+                        && std::os::unix::fs::symlink(&victim, &out).is_ok()
+                    {
+                        swaps.fetch_add(1, Ordering::Relaxed);
+                        if fs::remove_file(&out).is_ok() {
+                            let _ = fs::create_dir(&out);
+                        }
+                    }
+                }
+            })
+        };
+        let output = sandbox
+            .command([
+                "--json",
+                "open",
+                str_field(&order, "archive"),
+                "--code",
+                str_field(&order, "unlock_code"),
+                "--out",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap();
+        stop.store(true, Ordering::Relaxed);
+        racer.join().unwrap();
+
+        let escaped: Vec<_> = fs::read_dir(&victim).unwrap().collect();
+        assert!(
+            escaped.is_empty(),
+            "run {runs}: files in the victim directory (exit {:?}): {escaped:?}",
+            output.status.code()
+        );
+        match output.status.code() {
+            Some(0) => {
+                exited_zero += 1;
+                assert!(!fs::symlink_metadata(&out).unwrap().file_type().is_symlink());
+                let key = fs::read_to_string(out.join("private-key.pem")).unwrap();
+                assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"));
+            }
+            Some(1) => {
+                let error = parse_one_object(&output.stdout);
+                assert_eq!(error["error"]["kind"], "error", "{error}");
+            }
+            other => panic!("run {runs}: exit {other:?}: {}", common::stderr(&output)),
+        }
+        runs += 1;
+    }
+    eprintln!(
+        "open race: {runs} runs, {exited_zero} exited 0, {} swaps",
+        swaps.load(Ordering::Relaxed)
+    );
+    assert!(
+        swaps.load(Ordering::Relaxed) > 0,
+        "the racer never got to swap"
+    );
+}

@@ -12,10 +12,10 @@ mod archive_support;
 
 use archive_support::{
     CODE_PASSWORD, Client, WRONG_PASSWORD, assert_client_cannot_open, assert_client_opens,
-    assert_entries_are_bundle, bundle, passwords, sealed, sealed_entries, secret, seven_zip,
-    write_archive, write_bundle_files,
+    assert_entries_are_bundle, bundle, passwords, sealed, sealed_entries, sealed_with, secret,
+    seven_zip, write_archive, write_bundle_files,
 };
-use autocsr_archive::{ArchiveFormat, Error, Limits, open};
+use autocsr_archive::{ArchiveFormat, Error, Limits, SealOptions, open};
 
 const SEVEN_Z: ArchiveFormat = ArchiveFormat::SevenZ;
 
@@ -277,4 +277,92 @@ fn content_key_derivation_above_the_limit_is_refused_with_a_plain_header() {
             .unwrap()
             .entries(),
     );
+}
+
+/// The bundle sealed both ways (a fresh 16-byte salt, the default; and without a salt, as
+/// 7-Zip writes it, for one-time random codes), with each password, opens in every 7z
+/// client byte for byte, and a wrong password is refused.
+#[test]
+fn every_7z_client_opens_salted_and_unsalted_archives() {
+    let variants = [
+        ("salted", SealOptions::default()),
+        (
+            "unsalted",
+            SealOptions::default().skip_7z_salt_for_random_password(),
+        ),
+    ];
+    for client in [Client::SevenZip, Client::Unar, Client::Py7zr] {
+        let Some(program) = client.program() else {
+            continue;
+        };
+        for (label, options) in &variants {
+            for password in passwords() {
+                let (_dir, path) =
+                    write_archive(&sealed_with(SEVEN_Z, &bundle(), password, options), SEVEN_Z);
+                let extraction = client.extract(&program, &path, password);
+                if let Err(detail) = extraction.matches_bundle(client.restores_modes()) {
+                    panic!(
+                        "{} on the {label} archive ({password}): {detail}",
+                        client.label()
+                    );
+                }
+                let wrong = client.extract(&program, &path, WRONG_PASSWORD);
+                assert!(
+                    !wrong.succeeded() && wrong.extracted_nothing(),
+                    "{} accepted a wrong password for the {label} archive",
+                    client.label()
+                );
+            }
+        }
+    }
+}
+
+/// 7-Zip stores a FIFO in a 7z as `prw-r--r--` (it does not read it); our `open` refuses
+/// the archive as holding something other than regular files.
+#[test]
+fn a_fifo_stored_by_seven_zip_is_refused() {
+    let seven = autocsr_interop::require_program!("7zz");
+    let dir = tempfile::tempdir().unwrap();
+    let names = write_bundle_files(dir.path());
+    let fifo = dir.path().join("zzfifo");
+    let mkfifo = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(mkfifo.success());
+    let pass = format!("-p{CODE_PASSWORD}");
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "a".into(),
+        "-t7z".into(),
+        "-mhe=on".into(),
+        pass.into(),
+        "fifo.7z".into(),
+    ];
+    args.extend(names.iter().map(Into::into));
+    args.push("zzfifo".into());
+    let arg_refs: Vec<&std::ffi::OsStr> = args.iter().map(AsRef::as_ref).collect();
+    let made = seven_zip(&seven, &arg_refs, dir.path());
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let listing = seven_zip(
+        &seven,
+        &[
+            "l".as_ref(),
+            "-slt".as_ref(),
+            format!("-p{CODE_PASSWORD}").as_ref(),
+            "fifo.7z".as_ref(),
+        ],
+        dir.path(),
+    );
+    let text = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        text.contains("prw-r--r--"),
+        "7-Zip no longer stores the FIFO: {text}"
+    );
+    let bytes = std::fs::read(dir.path().join("fifo.7z")).unwrap();
+    let error = open(&bytes, &secret(CODE_PASSWORD), &Limits::default()).unwrap_err();
+    assert!(matches!(error, Error::NotARegularFile), "{error:?}");
 }

@@ -144,3 +144,39 @@ fn seven_zip_zipcrypto_and_plain_zips_are_refused() {
     .unwrap();
     assert_entries_are_bundle(opened.entries());
 }
+
+/// Our zips are WinZip AE-2: 7-Zip's own test finds every entry intact (HMAC checked) and
+/// its listing shows no CRC for any entry, where an AE-1 entry would show the plaintext's.
+#[test]
+fn seven_zip_tests_our_zip_and_sees_no_crc() {
+    let seven = autocsr_interop::require_program!("7zz");
+    let (dir, path) =
+        archive_support::write_archive(&archive_support::sealed(ZIP, CODE_PASSWORD), ZIP);
+    let pass = format!("-p{CODE_PASSWORD}");
+    let tested = seven_zip(
+        &seven,
+        &["t".as_ref(), pass.as_ref(), path.as_os_str()],
+        dir.path(),
+    );
+    let text = String::from_utf8_lossy(&tested.stdout);
+    assert!(
+        tested.status.success() && text.contains("Everything is Ok"),
+        "{text}"
+    );
+
+    let listing = seven_zip(
+        &seven,
+        &["l".as_ref(), "-slt".as_ref(), path.as_os_str()],
+        dir.path(),
+    );
+    let text = String::from_utf8_lossy(&listing.stdout);
+    let crc_lines: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("CRC ="))
+        .collect();
+    assert_eq!(crc_lines.len(), archive_support::bundle().len(), "{text}");
+    assert!(
+        crc_lines.iter().all(|line| line.trim() == "CRC ="),
+        "{text}"
+    );
+}

@@ -1,10 +1,12 @@
 //! The 7z AES-256 key: 7-Zip's SHA-256 key derivation, and CBC encryption of a stream.
 //!
 //! 7-Zip derives the key as SHA-256 over 2^power repetitions of
-//! `salt || password (UTF-16LE) || counter (u64 LE)`, the counter running from 0. We use
-//! no salt, as 7-Zip itself does (the key is then the same for the same password and
-//! power; the unlock codes this crate is built for are 130-bit random values, so there is
-//! nothing to precompute), and a fresh random IV for every stream.
+//! `salt || password (UTF-16LE) || counter (u64 LE)`, the counter running from 0. We use a
+//! fresh random 16-byte salt per archive (7-Zip's reader takes up to 16 bytes; 7-Zip itself
+//! writes none, so the same password would give the same key in every archive), unless the
+//! caller declares the password a one-time random value
+//! ([`crate::SealOptions::skip_7z_salt_for_random_password`]), and a fresh random IV for
+//! every stream.
 
 use cbc::cipher::array::Array;
 use cbc::cipher::{BlockModeEncrypt, KeyIvInit};
@@ -17,6 +19,10 @@ use crate::error::Error;
 /// AES block and IV size.
 const BLOCK: usize = 16;
 
+/// Salt length: the most 7-Zip's reader accepts (its properties give the length in a
+/// nibble plus one bit).
+pub(super) const SALT_LEN: usize = 16;
+
 /// How many rounds are laid out side by side before hashing. A multiple of 64 rounds is
 /// always a whole number of 64-byte SHA-256 blocks, so `update` compresses straight from
 /// the buffer instead of copying three small pieces per round into its own block buffer,
@@ -27,25 +33,36 @@ const ROUNDS_PER_BATCH: usize = 64;
 /// only no longer block-aligned).
 const MAX_BATCH_BYTES: usize = 64 * 1024;
 
-/// A derived AES-256 key, wiped on drop, and the power it was derived with (which every
-/// stream's coder properties record).
+/// A derived AES-256 key, wiped on drop, and the power and salt it was derived with (which
+/// every stream's coder properties record).
 pub(super) struct ArchiveKey {
     key: Zeroizing<[u8; 32]>,
     power: u8,
+    salt: Vec<u8>,
 }
 
 impl ArchiveKey {
-    /// Derives the key for `password` with 2^`power` rounds (`power` ≤ 24 is the caller's
+    /// Derives the key for `password` with 2^`power` rounds over a fresh random salt of
+    /// [`SALT_LEN`] bytes, or no salt when `salted` is false (`power` ≤ 24 is the caller's
     /// duty: the writer only ever asks for [`crate::SEVENZ_KDF_POWER`] or a hazmat value
     /// clamped to 1..=24).
-    pub(super) fn derive(password: &str, power: u8) -> ArchiveKey {
-        // UTF-16 never takes more than twice the UTF-8 bytes: reserving that up front means
-        // the buffer never grows and leaves no unwiped copy behind.
-        let mut utf16 = Zeroizing::new(Vec::with_capacity(2 * password.len()));
-        utf16.extend(password.encode_utf16().flat_map(u16::to_le_bytes));
+    pub(super) fn derive(password: &str, power: u8, salted: bool) -> Result<ArchiveKey, Error> {
+        let mut salt = vec![0u8; if salted { SALT_LEN } else { 0 }];
+        getrandom::fill(&mut salt).map_err(|_| Error::Randomness)?;
+        Ok(ArchiveKey::derive_with_salt(password, power, salt))
+    }
+
+    fn derive_with_salt(password: &str, power: u8, salt: Vec<u8>) -> ArchiveKey {
+        // Each round hashes `salt || password || counter`, so the salt and the password are
+        // laid out once, together. UTF-16 never takes more than twice the UTF-8 bytes:
+        // reserving that up front means the buffer never grows and leaves no unwiped copy.
+        let mut round_prefix = Zeroizing::new(Vec::with_capacity(salt.len() + 2 * password.len()));
+        round_prefix.extend_from_slice(&salt);
+        round_prefix.extend(password.encode_utf16().flat_map(u16::to_le_bytes));
         ArchiveKey {
-            key: derive_key(&utf16, power),
+            key: derive_key(&round_prefix, power),
             power,
+            salt,
         }
     }
 
@@ -61,22 +78,31 @@ impl ArchiveKey {
         let mut cipher = cbc::Encryptor::<aes::Aes256>::new(key, &Array::from(iv));
         let (blocks, _) = Array::slice_as_chunks_mut(data.as_mut_slice());
         cipher.encrypt_blocks(blocks);
-        Ok(coder_properties(self.power, &iv))
+        Ok(coder_properties(self.power, &self.salt, &iv))
     }
 }
 
-/// The 7zAES properties: first byte the power (low 6 bits) and "IV present" (0x40); second
-/// byte IV size − 1 in its low nibble (no salt); then the IV.
-fn coder_properties(power: u8, iv: &[u8; BLOCK]) -> Vec<u8> {
-    let mut properties = Vec::with_capacity(2 + BLOCK);
-    properties.push(0x40 | (power & 0x3F));
-    properties.push(u8::try_from(BLOCK - 1).unwrap_or(0x0F));
+/// The 7zAES properties: first byte the power (low 6 bits), "IV present" (0x40) and "salt
+/// present" (0x80); second byte salt size − 1 in its high nibble (when present) and IV
+/// size − 1 in its low nibble; then the salt and the IV. (7-Zip's reader: salt size =
+/// bit 7 of the first byte + the high nibble; `salt` is at most 16 bytes.)
+fn coder_properties(power: u8, salt: &[u8], iv: &[u8; BLOCK]) -> Vec<u8> {
+    let mut properties = Vec::with_capacity(2 + salt.len() + BLOCK);
+    let salt_nibble = u8::try_from(salt.len().saturating_sub(1).min(0x0F)).unwrap_or(0x0F);
+    if salt.is_empty() {
+        properties.push(0x40 | (power & 0x3F));
+        properties.push(u8::try_from(BLOCK - 1).unwrap_or(0x0F));
+    } else {
+        properties.push(0x80 | 0x40 | (power & 0x3F));
+        properties.push((salt_nibble << 4) | u8::try_from(BLOCK - 1).unwrap_or(0x0F));
+    }
+    properties.extend_from_slice(salt);
     properties.extend_from_slice(iv);
     properties
 }
 
-/// 7-Zip's key derivation with an empty salt: SHA-256 over 2^`power` copies of
-/// `password || counter`.
+/// 7-Zip's key derivation: SHA-256 over 2^`power` copies of `round_prefix || counter`,
+/// where `round_prefix` is `salt || password`.
 fn derive_key(password: &[u8], power: u8) -> Zeroizing<[u8; 32]> {
     let round_len = password.len() + 8;
     let rounds: u64 = 1 << power;
@@ -149,7 +175,7 @@ mod tests {
     fn known_answer_for_7zip_derivation() {
         // SHA-256 of one round ("a" as UTF-16LE, counter 0), computed independently:
         // `printf 'a\0\0\0\0\0\0\0\0\0' | sha256sum`
-        let key = ArchiveKey::derive("a", 0);
+        let key = ArchiveKey::derive_with_salt("a", 0, Vec::new());
         assert_eq!(
             hex_string(&*key.key),
             "7b771da26f8c94f907df04fea75b0529881e98710a09363a15483f352a571620"
@@ -163,7 +189,7 @@ mod tests {
     #[test]
     fn utf16_encoding_is_used() {
         assert_eq!(
-            *ArchiveKey::derive("Grüße", 3).key,
+            *ArchiveKey::derive_with_salt("Grüße", 3, Vec::new()).key,
             reference(
                 &"Grüße"
                     .encode_utf16()
@@ -176,7 +202,7 @@ mod tests {
 
     #[test]
     fn coder_properties_say_power_and_iv() {
-        let properties = coder_properties(19, &[7; 16]);
+        let properties = coder_properties(19, &[], &[7; 16]);
         assert_eq!(properties.len(), 18);
         assert_eq!(properties[0], 0x40 | 19);
         assert_eq!(properties[1], 0x0F);
@@ -184,9 +210,53 @@ mod tests {
     }
 
     #[test]
+    fn coder_properties_say_salt_size_as_7zip_reads_it() {
+        let salt: Vec<u8> = (1..=16).collect();
+        let properties = coder_properties(19, &salt, &[7; 16]);
+        assert_eq!(properties.len(), 2 + 16 + 16);
+        // 7-Zip's 7zAes.cpp: saltSize = ((b0 >> 7) & 1) + (b1 >> 4); ivSize likewise
+        // with bit 6 and the low nibble.
+        let (b0, b1) = (properties[0], properties[1]);
+        assert_eq!(b0 & 0x3F, 19);
+        assert_eq!(usize::from((b0 >> 7) & 1) + usize::from(b1 >> 4), 16);
+        assert_eq!(usize::from((b0 >> 6) & 1) + usize::from(b1 & 0x0F), 16);
+        assert_eq!(&properties[2..18], &salt[..]);
+        assert_eq!(&properties[18..], &[7; 16]);
+    }
+
+    #[test]
+    fn the_salt_is_hashed_before_the_password_in_every_round() {
+        let salt: Vec<u8> = (0..16).map(|i| i * 17).collect();
+        let mut input = salt.clone();
+        input.extend("Grüße".encode_utf16().flat_map(u16::to_le_bytes));
+        for power in [0u8, 5, 7] {
+            assert_eq!(
+                *ArchiveKey::derive_with_salt("Grüße", power, salt.clone()).key,
+                reference(&input, power),
+                "power {power}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_derivation_draws_a_fresh_salt() {
+        let first = ArchiveKey::derive("same password", 1, true).unwrap();
+        let second = ArchiveKey::derive("same password", 1, true).unwrap();
+        assert_eq!(first.salt.len(), SALT_LEN);
+        assert_ne!(first.salt, second.salt);
+        assert_ne!(*first.key, *second.key, "same password, different keys");
+        let unsalted = ArchiveKey::derive("same password", 1, false).unwrap();
+        assert!(unsalted.salt.is_empty());
+        assert_eq!(
+            *unsalted.key,
+            *ArchiveKey::derive("same password", 1, false).unwrap().key
+        );
+    }
+
+    #[test]
     fn encryption_pads_and_uses_a_fresh_iv() {
         use std::io::Write as _;
-        let key = ArchiveKey::derive("pw", 1);
+        let key = ArchiveKey::derive("pw", 1, false).unwrap();
         let mut first = WipedBuffer::with_capacity(0);
         first.write_all(b"seventeen bytes!!").unwrap();
         let mut second = WipedBuffer::with_capacity(0);

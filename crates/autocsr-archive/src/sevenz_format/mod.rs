@@ -50,6 +50,7 @@ const K_ENCODED_HEADER: u8 = 0x17;
 
 /// Windows attribute bits; 7-Zip carries a Unix mode in the high 16 bits, flagged by
 /// `FILE_ATTRIBUTE_UNIX_EXTENSION`.
+const FILE_ATTRIBUTE_DEVICE: u32 = 0x40;
 const FILE_ATTRIBUTE_ARCHIVE: u32 = 0x20;
 const FILE_ATTRIBUTE_REPARSE_POINT: u32 = 0x400;
 const FILE_ATTRIBUTE_UNIX_EXTENSION: u32 = 0x8000;

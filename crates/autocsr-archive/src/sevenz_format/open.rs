@@ -10,9 +10,9 @@ use zeroize::Zeroizing;
 
 use super::number::read_number;
 use super::{
-    AES_METHOD_ID, FILE_ATTRIBUTE_REPARSE_POINT, FILE_ATTRIBUTE_UNIX_EXTENSION,
-    K_CODERS_UNPACK_SIZE, K_CRC, K_ENCODED_HEADER, K_END, K_FOLDER, K_PACK_INFO, K_SIZE,
-    K_UNPACK_INFO, S_IFDIR, S_IFMT, S_IFREG, SIGNATURE_HEADER_SIZE,
+    AES_METHOD_ID, FILE_ATTRIBUTE_DEVICE, FILE_ATTRIBUTE_REPARSE_POINT,
+    FILE_ATTRIBUTE_UNIX_EXTENSION, K_CODERS_UNPACK_SIZE, K_CRC, K_ENCODED_HEADER, K_END, K_FOLDER,
+    K_PACK_INFO, K_SIZE, K_UNPACK_INFO, S_IFDIR, S_IFMT, S_IFREG, SIGNATURE_HEADER_SIZE,
 };
 use crate::entry::{Entry, check_unique, validate_name};
 use crate::error::{Error, LimitKind};
@@ -27,7 +27,7 @@ fn forget_cached_key() {
     static DECOY: OnceLock<Option<Vec<u8>>> = OnceLock::new();
     let decoy = DECOY.get_or_init(|| {
         let entry = Entry::new("decoy", Vec::new()).ok()?;
-        super::seal(&[entry], "decoy", UNIX_EPOCH, 0).ok()
+        super::seal(&[entry], "decoy", UNIX_EPOCH, 0, false).ok()
     });
     if let Some(decoy) = decoy {
         let _ = Archive::read(&mut Cursor::new(decoy), &Password::new("decoy"));
@@ -137,7 +137,7 @@ fn open_with_password<R: Read + Seek>(
         if file.has_windows_attributes {
             let unix_type = (attributes >> 16) & S_IFMT;
             let has_unix = attributes & FILE_ATTRIBUTE_UNIX_EXTENSION != 0;
-            if attributes & FILE_ATTRIBUTE_REPARSE_POINT != 0
+            if attributes & (FILE_ATTRIBUTE_REPARSE_POINT | FILE_ATTRIBUTE_DEVICE) != 0
                 || (has_unix && unix_type != 0 && unix_type != S_IFREG && unix_type != S_IFDIR)
             {
                 return Err(Error::NotARegularFile);

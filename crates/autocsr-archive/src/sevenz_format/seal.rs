@@ -9,9 +9,9 @@
 //!
 //! Field names and ids are those of 7-Zip's `DOC/7zFormat.txt`. We write it ourselves
 //! rather than through sevenz-rust2 (which we still use to open archives) because its
-//! writer derives the key with a 16-byte salt and a slower loop (about 1.3× 7-Zip's sealing
-//! time), reuses the content stream's IV for the header, keeps the key in a process-wide
-//! cache, and compresses the header with a fixed 8 MiB dictionary.
+//! writer derives the key in a slower loop (about 1.3× 7-Zip's sealing time), reuses the
+//! content stream's IV for the header, keeps the key in a process-wide cache, and
+//! compresses the header with a fixed 8 MiB dictionary.
 
 use std::io::Write as _;
 use std::time::SystemTime;
@@ -28,7 +28,7 @@ use super::{
     K_SUBSTREAMS_INFO, K_UNPACK_INFO, K_WIN_ATTRIBUTES, LZMA_METHOD_ID, LZMA2_METHOD_ID, S_IFREG,
     SIGNATURE, SIGNATURE_HEADER_SIZE,
 };
-use crate::entry::Entry;
+use crate::entry::{DEFAULT_MODE, Entry};
 use crate::error::Error;
 use crate::time::windows_filetime;
 
@@ -155,14 +155,37 @@ fn as_u64(len: usize) -> u64 {
     u64::try_from(len).unwrap_or(u64::MAX)
 }
 
-/// Seals `entries` (names already validated and unique) into a 7z archive.
+/// The Windows attributes stored for an entry: 7-Zip's convention of the Unix mode in the
+/// high 16 bits, flagged by 0x8000; a regular file, with [`DEFAULT_MODE`] when the entry
+/// has no mode, as the zip writer does.
+fn file_attributes(entry: &Entry) -> u32 {
+    let mode = entry.unix_mode().unwrap_or(DEFAULT_MODE) & 0o777;
+    FILE_ATTRIBUTE_ARCHIVE | FILE_ATTRIBUTE_UNIX_EXTENSION | ((S_IFREG | mode) << 16)
+}
+
+/// Seals `entries` (names already validated and unique) into a 7z archive, with a fresh
+/// random salt for the key unless `salted` is false.
 pub(crate) fn seal(
     entries: &[Entry],
     password: &str,
     modified: SystemTime,
     kdf_power: u8,
+    salted: bool,
 ) -> Result<Vec<u8>, Error> {
-    let key = ArchiveKey::derive(password, kdf_power);
+    let attributes: Vec<u32> = entries.iter().map(file_attributes).collect();
+    seal_with_attributes(entries, &attributes, password, modified, kdf_power, salted)
+}
+
+/// [`seal`] with each entry's Windows attributes given (tests store other file types).
+fn seal_with_attributes(
+    entries: &[Entry],
+    attributes: &[u32],
+    password: &str,
+    modified: SystemTime,
+    kdf_power: u8,
+    salted: bool,
+) -> Result<Vec<u8>, Error> {
+    let key = ArchiveKey::derive(password, kdf_power, salted)?;
 
     // Entries with data, in order, form one solid LZMA2 stream; empty ones have no stream.
     let with_data: Vec<&Entry> = entries
@@ -193,7 +216,7 @@ pub(crate) fn seal(
         .as_ref()
         .map_or(0, |folder| as_u64(folder.packed.len()));
 
-    let header = plain_header(entries, &with_data, content.as_ref(), modified);
+    let header = plain_header(entries, attributes, &with_data, content.as_ref(), modified);
     let header_folder = {
         let dictionary = dictionary_size(header.len());
         let mut options = LzmaOptions::with_preset(LZMA_PRESET);
@@ -247,6 +270,7 @@ pub(crate) fn seal(
 /// The header before compression and encryption: the content folder and the files.
 fn plain_header(
     entries: &[Entry],
+    attributes: &[u32],
     with_data: &[&Entry],
     content: Option<&SealedFolder>,
     modified: SystemTime,
@@ -317,18 +341,11 @@ fn plain_header(
     }
     write_property(&mut out, K_M_TIME, &times);
 
-    let mut attributes = vec![1, 0]; // all defined, not "external"
-    for entry in entries {
-        let attribute = match entry.unix_mode() {
-            // 7-Zip's convention: the Unix mode in the high 16 bits, flagged by 0x8000.
-            Some(mode) => {
-                FILE_ATTRIBUTE_ARCHIVE | FILE_ATTRIBUTE_UNIX_EXTENSION | ((S_IFREG | mode) << 16)
-            }
-            None => FILE_ATTRIBUTE_ARCHIVE,
-        };
-        attributes.extend_from_slice(&attribute.to_le_bytes());
+    let mut attribute_bytes = vec![1, 0]; // all defined, not "external"
+    for attribute in attributes {
+        attribute_bytes.extend_from_slice(&attribute.to_le_bytes());
     }
-    write_property(&mut out, K_WIN_ATTRIBUTES, &attributes);
+    write_property(&mut out, K_WIN_ATTRIBUTES, &attribute_bytes);
 
     out.push(K_END);
     out.push(K_END);
@@ -415,11 +432,61 @@ mod tests {
     #[test]
     fn header_and_content_share_the_key_but_not_the_iv() {
         let entries = [Entry::new("a.txt", b"some content".to_vec()).unwrap()];
-        let archive = seal(&entries, "password", SystemTime::UNIX_EPOCH, 3).unwrap();
+        let archive = seal(&entries, "password", SystemTime::UNIX_EPOCH, 3, false).unwrap();
         let (content, header) = content_and_header_aes_properties(&archive, "password");
         assert_eq!(content.len(), 18);
         assert_eq!(content[..2], header[..2], "same power, no salt, 16-byte IV");
         assert_eq!(content[..2], [0x40 | 3, 0x0F]);
         assert_ne!(content[2..], header[2..], "each stream has its own IV");
+
+        let archive = seal(&entries, "password", SystemTime::UNIX_EPOCH, 3, true).unwrap();
+        let (content, header) = content_and_header_aes_properties(&archive, "password");
+        assert_eq!(content.len(), 2 + 16 + 16);
+        assert_eq!(content[..2], [0xC0 | 3, 0xFF], "16-byte salt, 16-byte IV");
+        assert_eq!(content[..18], header[..18], "one key: same power and salt");
+        assert_ne!(content[18..], header[18..], "each stream has its own IV");
+        let again = seal(&entries, "password", SystemTime::UNIX_EPOCH, 3, true).unwrap();
+        let (again, _) = content_and_header_aes_properties(&again, "password");
+        assert_ne!(content[2..18], again[2..18], "a fresh salt per archive");
+    }
+
+    /// 7z archives that store a Unix file type other than a regular file or a directory
+    /// (as 7-Zip does for a FIFO: `prw-r--r--`) are refused when opened, before any
+    /// content is decoded, and so are Windows reparse points and devices.
+    #[test]
+    fn non_regular_file_types_are_refused_on_open() {
+        let entries = [
+            Entry::new("ok.txt", b"fine".to_vec()).unwrap(),
+            Entry::new("special", b"x".to_vec()).unwrap(),
+        ];
+        let unix =
+            |mode: u32| FILE_ATTRIBUTE_ARCHIVE | FILE_ATTRIBUTE_UNIX_EXTENSION | (mode << 16);
+        let limits = crate::Limits::default();
+        for attribute in [
+            unix(0o020_644),                // character device
+            unix(0o060_644),                // block device
+            unix(0o010_644),                // FIFO
+            unix(0o140_644),                // socket
+            unix(0o120_777),                // symlink
+            FILE_ATTRIBUTE_ARCHIVE | 0x400, // reparse point
+            FILE_ATTRIBUTE_ARCHIVE | 0x40,  // device
+        ] {
+            let attributes = [file_attributes(&entries[0]), attribute];
+            let archive =
+                seal_with_attributes(&entries, &attributes, "pw", SystemTime::UNIX_EPOCH, 1, true)
+                    .unwrap();
+            let result = super::super::open(std::io::Cursor::new(&archive), "pw", &limits);
+            assert!(
+                matches!(result, Err(Error::NotARegularFile)),
+                "{attribute:#x}: {result:?}"
+            );
+        }
+        // The same archive with regular-file attributes opens.
+        let attributes: Vec<u32> = entries.iter().map(file_attributes).collect();
+        let archive =
+            seal_with_attributes(&entries, &attributes, "pw", SystemTime::UNIX_EPOCH, 1, true)
+                .unwrap();
+        let opened = super::super::open(std::io::Cursor::new(&archive), "pw", &limits).unwrap();
+        assert_eq!(opened[1].unix_mode(), Some(0o644));
     }
 }

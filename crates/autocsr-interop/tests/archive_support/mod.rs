@@ -66,7 +66,16 @@ pub fn sealed(format: ArchiveFormat, password: &str) -> Vec<u8> {
 }
 
 pub fn sealed_entries(format: ArchiveFormat, entries: &[Entry], password: &str) -> Vec<u8> {
-    seal(format, entries, &secret(password), &SealOptions::default()).unwrap()
+    sealed_with(format, entries, password, &SealOptions::default())
+}
+
+pub fn sealed_with(
+    format: ArchiveFormat,
+    entries: &[Entry],
+    password: &str,
+    options: &SealOptions,
+) -> Vec<u8> {
+    seal(format, entries, &secret(password), options).unwrap()
 }
 
 /// Writes the archive into a fresh temp dir and returns (dir, path).
