@@ -30,9 +30,10 @@ pub use options::{Limits, SEVENZ_KDF_POWER, SealOptions};
 /// The two archive formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ArchiveFormat {
-    /// WinZip AES-256 zip (AE-2 for every entry: no plaintext CRC, Deflate). Opens in 7-Zip, WinRAR, libarchive (`bsdtar`,
-    /// macOS Archive Utility) and pyzipper; **not** in Info-ZIP `unzip`, Windows Explorer
-    /// or Linux `unar`. File names are visible without the password.
+    /// WinZip AES-256 zip (AE-2 for every entry: no plaintext CRC, Deflate). Opens in
+    /// 7-Zip, WinRAR, libarchive (`bsdtar`) and pyzipper; **not** in Info-ZIP `unzip`, the
+    /// Windows Explorer ZIP folder, macOS Archive Utility (none supports WinZip AES) or
+    /// Linux `unar`. File names are visible without the password.
     Zip,
     /// 7z, AES-256 with 2^19 key-derivation rounds over a random 16-byte salt (unless
     /// [`SealOptions::skip_7z_salt_for_random_password`]), LZMA2, encrypted headers (file
