@@ -154,6 +154,45 @@ fn every_algorithms_csr_verifies_and_shows_its_names() {
 }
 
 #[test]
+fn a_csr_for_a_name_too_long_for_a_common_name_verifies_without_one() {
+    let openssl = require_program!("openssl");
+    let dir = tempfile::tempdir().unwrap();
+    let label = "a".repeat(63);
+    for name in [
+        format!("{}.example.com", "a".repeat(53)),
+        format!("{label}.{label}.{label}.{}.com", "b".repeat(57)),
+    ] {
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let csr = CsrRequest::new()
+            .dns_name(name.as_str())
+            .organization("Example Ltd")
+            .locality("Zürich")
+            .country("CH")
+            .sign(&key)
+            .unwrap();
+        let path = write(dir.path(), &format!("{}.csr", name.len()), &csr.to_pem());
+        let verify = openssl.run_ok([
+            "req".as_ref(),
+            "-in".as_ref(),
+            path.as_os_str(),
+            "-verify".as_ref(),
+            "-noout".as_ref(),
+        ]);
+        assert!(text(&verify).contains("verify OK"), "{}", text(&verify));
+        let shown = text(&openssl.run_ok([
+            "req".as_ref(),
+            "-in".as_ref(),
+            path.as_os_str(),
+            "-noout".as_ref(),
+            "-text".as_ref(),
+        ]));
+        assert!(shown.contains(&format!("DNS:{name}")), "{shown}");
+        assert!(!shown.contains("CN ="), "{shown}");
+        assert!(shown.contains("O = Example Ltd"), "{shown}");
+    }
+}
+
+#[test]
 fn the_keys_public_half_equals_the_csrs() {
     let openssl = require_program!("openssl");
     let dir = tempfile::tempdir().unwrap();

@@ -166,6 +166,14 @@ pub enum Error {
         value: String,
     },
 
+    /// An organizationName was given without a countryName, or without a localityName or a
+    /// stateOrProvinceName: BR 7.1.2.7.4 requires both in an organization-validated subject.
+    #[error("an organizationName needs {missing} too (BR 7.1.2.7.4)")]
+    IncompleteOrganizationSubject {
+        /// What is missing.
+        missing: &'static str,
+    },
+
     /// A subject attribute is empty, too long (RFC 5280 upper bounds) or holds control
     /// characters.
     #[error("subject {attribute} is invalid: {reason}")]

@@ -66,7 +66,10 @@ pub struct LocalKeygen;
 
 impl KeyMaker for LocalKeygen {
     fn make_key_and_csr(&self, spec: &CsrSpec<'_>) -> Result<KeyAndCsr, StepError> {
-        let mut request = CsrRequest::new().common_name(spec.common_name);
+        let mut request = CsrRequest::new();
+        if let Some(common_name) = spec.common_name {
+            request = request.common_name(common_name);
+        }
         for name in spec.dns_names {
             request = request.dns_name(name.as_str());
         }
@@ -75,6 +78,12 @@ impl KeyMaker for LocalKeygen {
         }
         if let Some(organization) = spec.organization {
             request = request.organization(organization);
+        }
+        if let Some(locality) = spec.locality {
+            request = request.locality(locality);
+        }
+        if let Some(state) = spec.state_or_province {
+            request = request.state_or_province(state);
         }
         if let Some(country) = spec.country {
             request = request.country(country);

@@ -8,7 +8,8 @@ use crate::steps::{NameFinding, StepError};
 #[non_exhaustive]
 pub enum Error {
     /// The order request itself is unusable (no domain name, a zero reveal window, a
-    /// country that is not two letters); nothing was generated.
+    /// country that is not two letters, an organization without a country, locality or state);
+    /// nothing was generated.
     #[error("invalid order: {0}")]
     InvalidRequest(&'static str),
 
