@@ -43,6 +43,7 @@ fn csr_signing(c: &mut Criterion) {
     let request = CsrRequest::new()
         .common_name("www.example.com")
         .organization("Example Ltd")
+        .locality("London")
         .country("GB")
         .dns_names(["www.example.com", "example.com", "*.shop.example.com"]);
     for algorithm in KeyAlgorithm::ALL {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
 /// AutoCSR: a fresh key and CSR for a TLS certificate order, sealed in an AES archive whose
@@ -46,8 +46,10 @@ pub(crate) enum Command {
 }
 
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("location").args(["locality", "state"]).multiple(true)))]
 pub(crate) struct OrderArgs {
-    /// The certificate's main name: the subject common name and the first subjectAltName.
+    /// The certificate's main name: the first subjectAltName, and the subject common name
+    /// unless it is longer than 64 characters.
     #[arg(long, value_name = "NAME")]
     pub(crate) domain: String,
 
@@ -63,9 +65,18 @@ pub(crate) struct OrderArgs {
     #[arg(long, value_enum, default_value_t = FormatArg::Zip)]
     pub(crate) format: FormatArg,
 
-    /// Subject organizationName.
-    #[arg(long, value_name = "ORG")]
+    /// Subject organizationName; needs --country and --locality or --state too (BR
+    /// 7.1.2.7.4).
+    #[arg(long, value_name = "ORG", requires_all = ["location", "country"])]
     pub(crate) org: Option<String>,
+
+    /// Subject localityName (the organization's city).
+    #[arg(long, value_name = "CITY")]
+    pub(crate) locality: Option<String>,
+
+    /// Subject stateOrProvinceName (the organization's state or province).
+    #[arg(long, value_name = "STATE")]
+    pub(crate) state: Option<String>,
 
     /// Subject countryName (two letters, e.g. DE).
     #[arg(long, value_name = "CC")]
@@ -227,6 +238,10 @@ mod tests {
             "7z",
             "--org",
             "Example Ltd",
+            "--locality",
+            "Berlin",
+            "--state",
+            "Berlin",
             "--country",
             "DE",
             "--reveal-window",
@@ -304,6 +319,39 @@ mod tests {
         };
         use secrecy::ExposeSecret as _;
         assert_eq!(open.code.as_ref().unwrap().expose_secret(), code);
+    }
+
+    #[test]
+    fn an_organization_without_a_locality_or_state_is_a_usage_error() {
+        let order = |extra: &[&str]| {
+            let mut args = vec!["autocsr", "order", "--domain", "example.com"];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args)
+        };
+        for incomplete in [
+            &["--org", "Example Ltd", "--country", "DE"][..],
+            &["--org", "Example Ltd", "--locality", "Berlin"],
+            &["--org", "Example Ltd"],
+        ] {
+            let err = order(incomplete).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{incomplete:?}");
+        }
+        for location in [
+            &["--locality", "Berlin"][..],
+            &["--state", "Berlin"],
+            &["--locality", "Munich", "--state", "Bavaria"],
+        ] {
+            let mut args = vec!["--org", "Example Ltd", "--country", "DE"];
+            args.extend_from_slice(location);
+            let cli = order(&args).unwrap();
+            let Command::Order(order) = cli.command else {
+                panic!("not an order");
+            };
+            assert_eq!(order.org.as_deref(), Some("Example Ltd"));
+            assert!(order.locality.is_some() || order.state.is_some());
+        }
+        // A locality or state alone is not refused here.
+        order(&["--state", "Bavaria"]).unwrap();
     }
 
     #[test]

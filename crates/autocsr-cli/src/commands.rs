@@ -100,6 +100,12 @@ fn order(pipeline: &DefaultAutoCsr, args: &OrderArgs, json: bool) -> Result<Outc
     if let Some(org) = &args.org {
         request = request.with_organization(org.clone());
     }
+    if let Some(locality) = &args.locality {
+        request = request.with_locality(locality.clone());
+    }
+    if let Some(state) = &args.state {
+        request = request.with_state_or_province(state.clone());
+    }
     if let Some(country) = &args.country {
         request = request.with_country(country.clone());
     }

@@ -154,6 +154,45 @@ fn every_algorithms_csr_verifies_and_shows_its_names() {
 }
 
 #[test]
+fn a_csr_for_a_name_too_long_for_a_common_name_verifies_without_one() {
+    let openssl = require_program!("openssl");
+    let dir = tempfile::tempdir().unwrap();
+    let label = "a".repeat(63);
+    for name in [
+        format!("{}.example.com", "a".repeat(53)),
+        format!("{label}.{label}.{label}.{}.com", "b".repeat(57)),
+    ] {
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let csr = CsrRequest::new()
+            .dns_name(name.as_str())
+            .organization("Example Ltd")
+            .locality("Zürich")
+            .country("CH")
+            .sign(&key)
+            .unwrap();
+        let path = write(dir.path(), &format!("{}.csr", name.len()), &csr.to_pem());
+        let verify = openssl.run_ok([
+            "req".as_ref(),
+            "-in".as_ref(),
+            path.as_os_str(),
+            "-verify".as_ref(),
+            "-noout".as_ref(),
+        ]);
+        assert!(text(&verify).contains("verify OK"), "{}", text(&verify));
+        let shown = text(&openssl.run_ok([
+            "req".as_ref(),
+            "-in".as_ref(),
+            path.as_os_str(),
+            "-noout".as_ref(),
+            "-text".as_ref(),
+        ]));
+        assert!(shown.contains(&format!("DNS:{name}")), "{shown}");
+        assert!(!shown.contains("CN ="), "{shown}");
+        assert!(shown.contains("O = Example Ltd"), "{shown}");
+    }
+}
+
+#[test]
 fn the_keys_public_half_equals_the_csrs() {
     let openssl = require_program!("openssl");
     let dir = tempfile::tempdir().unwrap();
@@ -353,4 +392,96 @@ fn the_example_binary_writes_a_key_and_csr_openssl_accepts() {
     let (from_key, from_csr) = autocsr_interop::openssl_public_keys(&openssl, &key, &csr);
     assert!(!from_key.is_empty());
     assert_eq!(from_key, from_csr);
+}
+
+#[test]
+fn openssl_encrypted_keys_import_up_to_the_work_caps_and_not_beyond() {
+    let openssl = require_program!("openssl");
+    let dir = tempfile::tempdir().unwrap();
+    let passphrase = SecretString::from(PASSPHRASE);
+    let plain = dir.path().join("p256.pem");
+    openssl.run_ok([
+        "genpkey".as_ref(),
+        "-algorithm".as_ref(),
+        "EC".as_ref(),
+        "-pkeyopt".as_ref(),
+        "ec_paramgen_curve:P-256".as_ref(),
+        "-out".as_ref(),
+        plain.as_os_str(),
+    ]);
+    let key = PrivateKey::from_pkcs8_pem(&fs::read_to_string(&plain).unwrap()).unwrap();
+    let encrypt = |name: &str, options: &[&str]| -> String {
+        let out = dir.path().join(name);
+        let mut args: Vec<std::ffi::OsString> = ["pkcs8", "-topk8", "-in"].map(Into::into).to_vec();
+        args.push(plain.clone().into_os_string());
+        args.extend(options.iter().map(Into::into));
+        args.extend([
+            "-passout".into(),
+            format!("pass:{PASSPHRASE}").into(),
+            "-out".into(),
+            out.clone().into_os_string(),
+        ]);
+        openssl.run_ok(&args);
+        fs::read_to_string(&out).unwrap()
+    };
+    // What openssl writes by default (PBES2, PBKDF2-HMAC-SHA-256, 2048 iterations), with
+    // -scrypt (N = 2^14, r = 8, p = 1), the OWASP 2023 iteration counts, and the largest
+    // scrypt work openssl 3 agrees to write under its 32 MiB memory limit.
+    let accepted: [(&str, &[&str]); 7] = [
+        ("default", &[]),
+        ("scrypt", &["-scrypt"]),
+        ("scrypt-p8", &["-scrypt", "-scrypt_p", "8"]),
+        (
+            "scrypt-n2pow16-r2",
+            &["-scrypt", "-scrypt_N", "65536", "-scrypt_r", "2"],
+        ),
+        (
+            "sha256-600k",
+            &["-v2prf", "hmacWithSHA256", "-iter", "600000"],
+        ),
+        (
+            "sha512-210k",
+            &["-v2prf", "hmacWithSHA512", "-iter", "210000"],
+        ),
+        (
+            "sha224-aes128",
+            &[
+                "-v2",
+                "aes-128-cbc",
+                "-v2prf",
+                "hmacWithSHA224",
+                "-iter",
+                "10000",
+            ],
+        ),
+    ];
+    for (name, options) in accepted {
+        let pem = encrypt(name, options);
+        let opened = PrivateKey::from_encrypted_pkcs8_pem(&pem, &passphrase)
+            .unwrap_or_else(|err| panic!("{name}: {err}"));
+        assert_eq!(
+            opened.public_key_der().unwrap(),
+            key.public_key_der().unwrap(),
+            "{name}"
+        );
+    }
+    // One step beyond each cap, refused before the key derivation runs.
+    let refused: [(&str, &[&str]); 3] = [
+        ("scrypt-p9", &["-scrypt", "-scrypt_p", "9"]),
+        (
+            "sha256-2000001",
+            &["-v2prf", "hmacWithSHA256", "-iter", "2000001"],
+        ),
+        (
+            "sha512-700001",
+            &["-v2prf", "hmacWithSHA512", "-iter", "700001"],
+        ),
+    ];
+    for (name, options) in refused {
+        let pem = encrypt(name, options);
+        match PrivateKey::from_encrypted_pkcs8_pem(&pem, &passphrase) {
+            Err(autocsr_keygen::Error::LimitExceeded { .. }) => {}
+            other => panic!("{name}: unexpected {other:?}"),
+        }
+    }
 }

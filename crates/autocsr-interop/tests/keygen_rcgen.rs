@@ -38,6 +38,7 @@ fn rcgen_issues_a_certificate_for_our_key_from_our_csr() {
         let csr = CsrRequest::new()
             .common_name("shop.example.com")
             .organization("Example Ltd")
+            .locality("London")
             .country("GB")
             .dns_names(["shop.example.com", "*.shop.example.com"])
             .ip_address(ip)
@@ -66,7 +67,7 @@ fn rcgen_issues_a_certificate_for_our_key_from_our_csr() {
         );
         assert_eq!(
             tbs.subject().to_string(),
-            "CN=shop.example.com,O=Example Ltd,C=GB"
+            "CN=shop.example.com,O=Example Ltd,L=London,C=GB"
         );
         let san = tbs
             .extensions()
@@ -96,4 +97,38 @@ fn rcgen_refuses_a_tampered_csr() {
     let pem =
         der::pem::encode_string("CERTIFICATE REQUEST", der::pem::LineEnding::LF, &der).unwrap();
     assert!(CertificateSigningRequestParams::from_pem(&pem).is_err());
+}
+
+#[test]
+fn rcgen_issues_from_a_csr_whose_name_is_too_long_for_a_common_name() {
+    // 65 characters: over ub-common-name, so the CSR has no subject at all, only the SAN.
+    let name = format!("{}.example.com", "a".repeat(53));
+    let ca = test_ca();
+    for algorithm in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::Rsa2048] {
+        let key = PrivateKey::generate(algorithm).unwrap();
+        let csr = CsrRequest::new()
+            .dns_name(name.as_str())
+            .sign(&key)
+            .unwrap();
+        let request = CertificateSigningRequestParams::from_pem(&csr.to_pem())
+            .unwrap_or_else(|err| panic!("{algorithm}: rcgen refused our CSR: {err}"));
+        assert_eq!(
+            request.params.subject_alt_names,
+            [SanType::DnsName(name.as_str().try_into().unwrap())]
+        );
+        let certificate = request.signed_by(&ca).unwrap();
+        let parsed = Certificate::from_der(certificate.der()).unwrap();
+        let tbs = parsed.tbs_certificate();
+        assert_eq!(tbs.subject().to_string(), "");
+        let san = tbs
+            .extensions()
+            .unwrap()
+            .iter()
+            .find(|extension| extension.extn_id.to_string() == "2.5.29.17")
+            .unwrap();
+        // RFC 5280 4.2.1.6: with an empty subject the SAN extension is critical.
+        assert!(san.critical, "{algorithm}");
+        let names = SubjectAltName::from_der(san.extn_value.as_bytes()).unwrap();
+        assert!(matches!(&names.0[..], [GeneralName::DnsName(dns)] if dns.as_str() == name));
+    }
 }

@@ -26,6 +26,16 @@ use crate::names::check_dns_name;
 /// The most subjectAltNames (DNS names plus IP addresses) one CSR may carry.
 pub const MAX_SUBJECT_ALT_NAMES: usize = 100;
 
+/// The longest commonName, in characters: `ub-common-name` (RFC 5280 Appendix A). A valid
+/// DNS name can be up to 253 characters, so a longer name goes only into the
+/// subjectAltNames, with no commonName (which BR 7.1.2.7.2 and 7.1.2.7.4 make optional).
+pub const MAX_COMMON_NAME_LEN: usize = 64;
+/// The longest organizationName, in characters (`ub-organization-name`).
+const MAX_ORGANIZATION_LEN: usize = 64;
+/// The longest localityName and stateOrProvinceName, in characters (`ub-locality-name`,
+/// `ub-state-name`).
+const MAX_LOCALITY_LEN: usize = 128;
+
 const SHA256_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
 const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
 const ECDSA_WITH_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
@@ -122,11 +132,15 @@ impl<T: CsrSigner + ?Sized> CsrSigner for &T {
 /// - a DNS name that fails [`check_dns_name`](crate::check_dns_name);
 /// - a common name that is not one of the SANs (BR 7.1.4.3);
 /// - a country that is not two ASCII letters;
+/// - an organization without a country, or without a locality or a state (BR 7.1.2.7.4:
+///   an organization-validated subject says where the organization is);
 /// - an empty attribute, one with control characters, or one over its RFC 5280 upper bound
 ///   (common name and organization 64 characters, locality and state 128).
 ///
 /// There is deliberately no organizationalUnitName: BR 7.1.4.2 forbids it.
-/// DNS names are normalised to lower case; the country to upper case.
+/// DNS names are normalised to lower case; the country to upper case. The country is
+/// encoded as a PrintableString, every other attribute as a UTF8String (RFC 5280 4.1.2.6,
+/// BR 7.1.4.1).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CsrRequest {
     common_name: Option<String>,
@@ -144,7 +158,8 @@ impl CsrRequest {
         CsrRequest::default()
     }
 
-    /// Sets the subject commonName; it must equal one of the SANs.
+    /// Sets the subject commonName; it must equal one of the SANs and be at most
+    /// [`MAX_COMMON_NAME_LEN`] characters long. Leave it out for a longer name.
     #[must_use]
     pub fn common_name(mut self, common_name: impl Into<String>) -> CsrRequest {
         self.common_name = Some(common_name.into());
@@ -315,7 +330,7 @@ impl CsrRequest {
         let common_name = match &self.common_name {
             None => None,
             Some(common_name) => {
-                check_attribute("commonName", common_name, 64)?;
+                check_attribute("commonName", common_name, MAX_COMMON_NAME_LEN)?;
                 let not_a_san = || Error::CommonNameNotInSubjectAltNames {
                     common_name: common_name.clone(),
                 };
@@ -347,13 +362,23 @@ impl CsrRequest {
             }
         };
         if let Some(value) = &self.state_or_province {
-            check_attribute("stateOrProvinceName", value, 128)?;
+            check_attribute("stateOrProvinceName", value, MAX_LOCALITY_LEN)?;
         }
         if let Some(value) = &self.locality {
-            check_attribute("localityName", value, 128)?;
+            check_attribute("localityName", value, MAX_LOCALITY_LEN)?;
         }
         if let Some(value) = &self.organization {
-            check_attribute("organizationName", value, 64)?;
+            check_attribute("organizationName", value, MAX_ORGANIZATION_LEN)?;
+            if self.locality.is_none() && self.state_or_province.is_none() {
+                return Err(Error::IncompleteOrganizationSubject {
+                    missing: "a localityName or a stateOrProvinceName",
+                });
+            }
+            if country.is_none() {
+                return Err(Error::IncompleteOrganizationSubject {
+                    missing: "a countryName",
+                });
+            }
         }
 
         // The conventional order, most general first: C, ST, L, O, CN.

@@ -54,6 +54,15 @@ pub enum Error {
     #[error("unsupported key encryption scheme")]
     UnsupportedEncryption,
 
+    /// The key-derivation parameters of an encrypted PKCS#8 key are invalid (RFC 7914,
+    /// RFC 8018): scrypt N not a power of two of at least 2, r or p zero, zero PBKDF2
+    /// iterations. Refused before any derivation is attempted.
+    #[error("invalid key-derivation parameters: {reason}")]
+    InvalidKeyDerivation {
+        /// What is wrong with them.
+        reason: &'static str,
+    },
+
     /// An input would cost more than this crate allows (key-derivation work factors of an
     /// encrypted key, the number of SANs).
     #[error("{what} exceeds the limit of {limit}")]
@@ -155,6 +164,14 @@ pub enum Error {
     InvalidCountry {
         /// The value given.
         value: String,
+    },
+
+    /// An organizationName was given without a countryName, or without a localityName or a
+    /// stateOrProvinceName: BR 7.1.2.7.4 requires both in an organization-validated subject.
+    #[error("an organizationName needs {missing} too (BR 7.1.2.7.4)")]
+    IncompleteOrganizationSubject {
+        /// What is missing.
+        missing: &'static str,
     },
 
     /// A subject attribute is empty, too long (RFC 5280 upper bounds) or holds control

@@ -7,9 +7,14 @@ mod error;
 mod key;
 mod names;
 
-pub use csr::{Csr, CsrRequest, CsrSigner, MAX_SUBJECT_ALT_NAMES, SignatureAlgorithm};
+pub use csr::{
+    Csr, CsrRequest, CsrSigner, MAX_COMMON_NAME_LEN, MAX_SUBJECT_ALT_NAMES, SignatureAlgorithm,
+};
 pub use error::{Error, Result};
-pub use key::{KeyAlgorithm, Pkcs8Encryption, PrivateKey};
+pub use key::{
+    KeyAlgorithm, MAX_PBKDF2_SHA256_WORK, MAX_PBKDF2_SHA512_WORK, MAX_SCRYPT_WORK, Pkcs8Encryption,
+    PrivateKey,
+};
 pub use names::{MAX_DNS_LABEL_LEN, MAX_DNS_NAME_LEN, check_dns_name, dns_name_to_ascii};
 
 /// The `secrecy` version used in this crate's public API.

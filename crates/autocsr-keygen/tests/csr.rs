@@ -328,6 +328,7 @@ fn bad_subject_attributes_are_refused() {
         .organization("o".repeat(64))
         .locality("é".repeat(128))
         .state_or_province("s".repeat(128))
+        .country("DE")
         .validate()
         .unwrap();
     // A 65-character common name is over ub-common-name even though it is a valid SAN.
@@ -567,5 +568,107 @@ fn an_imported_key_signs_like_a_generated_one() {
     assert_eq!(
         request.info.public_key.to_der().unwrap(),
         key.public_key_der().unwrap()
+    );
+}
+
+#[test]
+fn an_organization_needs_a_country_and_a_locality_or_a_state() {
+    let base = || {
+        CsrRequest::new()
+            .dns_name("example.com")
+            .organization("Example Ltd")
+    };
+    for request in [
+        base().country("DE"),
+        base().country("DE").common_name("example.com"),
+    ] {
+        match request.validate() {
+            Err(Error::IncompleteOrganizationSubject { missing }) => {
+                assert!(missing.contains("locality"), "{missing}")
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    match base().locality("Berlin").validate() {
+        Err(Error::IncompleteOrganizationSubject { missing }) => {
+            assert!(missing.contains("country"), "{missing}")
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // Refused before the signer is asked.
+    assert!(matches!(
+        base().sign(&p256_key()),
+        Err(Error::IncompleteOrganizationSubject { .. })
+    ));
+    base().country("DE").locality("Berlin").validate().unwrap();
+    base()
+        .country("DE")
+        .state_or_province("Berlin")
+        .validate()
+        .unwrap();
+    // Locality and state without an organization are the CA's business, not refused.
+    CsrRequest::new()
+        .dns_name("example.com")
+        .locality("Berlin")
+        .validate()
+        .unwrap();
+}
+
+#[test]
+fn a_name_too_long_for_the_common_name_is_signed_as_a_san_alone() {
+    use autocsr_keygen::MAX_COMMON_NAME_LEN;
+    // 65 and 253 characters: valid DNS names, longer than ub-common-name.
+    let label = "a".repeat(63);
+    for name in [
+        format!("{}.example.com", "a".repeat(53)),
+        format!("{label}.{label}.{label}.{}.com", "b".repeat(57)),
+    ] {
+        assert!(
+            name.len() > MAX_COMMON_NAME_LEN && name.len() <= 253,
+            "{}",
+            name.len()
+        );
+        let csr = CsrRequest::new()
+            .dns_name(name.as_str())
+            .organization("Example Ltd")
+            .locality("Berlin")
+            .country("DE")
+            .sign(&p256_key())
+            .unwrap();
+        let request = verify_independently(&csr);
+        assert_eq!(
+            request.info.subject.to_string(),
+            "O=Example Ltd,L=Berlin,C=DE"
+        );
+        let (names, _) = subject_alt_names(&request);
+        assert_eq!(
+            names,
+            [GeneralName::DnsName(
+                der::asn1::Ia5String::new(&name).unwrap()
+            )]
+        );
+        // The same name as commonName is refused with the attribute named.
+        assert!(matches!(
+            CsrRequest::new()
+                .dns_name(name.as_str())
+                .common_name(name.as_str())
+                .validate(),
+            Err(Error::InvalidSubjectAttribute {
+                attribute: "commonName",
+                ..
+            })
+        ));
+    }
+    // At exactly the bound the name is still a commonName.
+    let name = format!("{}.example.com", "a".repeat(52));
+    assert_eq!(name.len(), MAX_COMMON_NAME_LEN);
+    let csr = CsrRequest::new()
+        .dns_name(name.as_str())
+        .common_name(name.as_str())
+        .sign(&p256_key())
+        .unwrap();
+    assert_eq!(
+        verify_independently(&csr).info.subject.to_string(),
+        format!("CN={name}")
     );
 }

@@ -41,6 +41,43 @@ fn pkcs8_import_corpus_never_panics() {
 }
 
 #[test]
+fn pkcs8_encrypted_import_corpus_never_panics() {
+    use autocsr_keygen::{Error, PrivateKey, secrecy::SecretString};
+    // The passphrase of fuzz_targets/keygen_pkcs8_encrypted_import.rs, which the seeds
+    // made by openssl were encrypted with.
+    let passphrase = SecretString::from("fuzz");
+    let mut accepted = 0;
+    for (path, bytes) in corpus("keygen_pkcs8_encrypted_import") {
+        let name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or("");
+        let result = PrivateKey::from_encrypted_pkcs8_der(&bytes, &passphrase);
+        if result.is_ok() {
+            accepted += 1;
+        }
+        // The crafted seeds carry invalid or too costly KDF parameters (scrypt N = 0 once
+        // panicked in pkcs5): each is refused before any key derivation.
+        if name.starts_with("crafted.") {
+            assert!(
+                matches!(
+                    result,
+                    Err(Error::InvalidKeyDerivation { .. } | Error::LimitExceeded { .. })
+                ),
+                "{name}: {result:?}"
+            );
+        }
+        if let Ok(text) = std::str::from_utf8(&bytes)
+            && PrivateKey::from_encrypted_pkcs8_pem(text, &passphrase).is_ok()
+        {
+            accepted += 1;
+        }
+    }
+    // openssl-made seeds: scrypt (DER and PEM), PBKDF2 with SHA-224/256/384/512.
+    assert!(accepted >= 6, "only {accepted} seeds were accepted");
+}
+
+#[test]
 fn dns_name_corpus_never_panics() {
     let mut accepted = 0;
     for (_path, bytes) in corpus("keygen_dns_name") {

@@ -340,24 +340,115 @@ fn encrypted_info_with(params: pbes2::Parameters) -> Vec<u8> {
 fn excessive_kdf_costs_are_refused_before_any_work() {
     let salt = [1u8; 16];
     let iv = [2u8; 16];
+    let refused = |params: pbes2::Parameters| {
+        matches!(
+            PrivateKey::from_encrypted_pkcs8_der(&encrypted_info_with(params), &passphrase()),
+            Err(Error::LimitExceeded { .. })
+        )
+    };
     // scrypt N = 2^20, r = 8: 1 GiB of memory.
     let scrypt = pkcs8::pkcs5::scrypt::Params::new(20, 8, 1).unwrap();
-    let params = pbes2::Parameters::generate_scrypt_aes256cbc(scrypt, &salt, iv).unwrap();
-    assert!(matches!(
-        PrivateKey::from_encrypted_pkcs8_der(&encrypted_info_with(params), &passphrase()),
-        Err(Error::LimitExceeded { .. })
+    assert!(refused(
+        pbes2::Parameters::generate_scrypt_aes256cbc(scrypt, &salt, iv).unwrap()
     ));
+    // N = 2^17, r = 15, p = 16 stays under 256 MiB of memory but is 240x the work of the
+    // openssl default (6 s here): the memory bound alone let it through.
+    assert!(refused(scrypt_params(1 << 17, 15, 16)));
+    // p alone can multiply the work without adding memory.
+    assert!(refused(scrypt_params(1 << 14, 8, 9)));
+    // A valid but absurd N: the work saturates instead of overflowing.
+    assert!(refused(scrypt_params(1 << 63, u16::MAX, u16::MAX)));
     let pbkdf2 =
         pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(50_000_000, &salt, iv).unwrap();
-    assert!(matches!(
-        PrivateKey::from_encrypted_pkcs8_der(&encrypted_info_with(pbkdf2), &passphrase()),
-        Err(Error::LimitExceeded { .. })
-    ));
+    assert!(refused(pbkdf2));
     // Within the limits, the same garbage ciphertext is a plain decryption failure.
     let cheap = pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(1000, &salt, iv).unwrap();
     assert!(matches!(
         PrivateKey::from_encrypted_pkcs8_der(&encrypted_info_with(cheap), &passphrase()),
         Err(Error::Decryption)
+    ));
+    let cheap = scrypt_params(1 << 10, 8, 1);
+    assert!(matches!(
+        PrivateKey::from_encrypted_pkcs8_der(&encrypted_info_with(cheap), &passphrase()),
+        Err(Error::Decryption)
+    ));
+}
+
+fn pbkdf2_params(
+    prf: pbes2::Pbkdf2Prf,
+    iteration_count: u32,
+    encryption: pbes2::EncryptionScheme,
+) -> pbes2::Parameters {
+    pbes2::Parameters {
+        kdf: pbes2::Kdf::Pbkdf2(pbes2::Pbkdf2Params {
+            salt: pbes2::Salt::try_from(&[1u8; 16][..]).unwrap(),
+            iteration_count,
+            key_length: None,
+            prf,
+        }),
+        encryption,
+    }
+}
+
+/// The verdict on garbage ciphertext under `params`: `LimitExceeded` means refused before
+/// the KDF ran, `Decryption` that the KDF ran and the (garbage) data did not decrypt.
+fn verdict(params: pbes2::Parameters) -> Result<PrivateKey, Error> {
+    PrivateKey::from_encrypted_pkcs8_der(&encrypted_info_with(params), &passphrase())
+}
+
+#[test]
+fn the_work_caps_are_exact_and_per_prf() {
+    use autocsr_keygen::{MAX_PBKDF2_SHA256_WORK, MAX_PBKDF2_SHA512_WORK, MAX_SCRYPT_WORK};
+    use pbes2::{EncryptionScheme::*, Pbkdf2Prf::*};
+    let aes256 = Aes256Cbc { iv: [2u8; 16] };
+    let aes128 = Aes128Cbc { iv: [2u8; 16] };
+    let cap = |work: u64| u32::try_from(work).unwrap();
+    // One over each cap is refused, naming the PRF and the effective limit.
+    for (prf, encryption, limit, name) in [
+        (HmacWithSha256, aes256, MAX_PBKDF2_SHA256_WORK, "SHA-256"),
+        (HmacWithSha224, aes128, MAX_PBKDF2_SHA256_WORK, "SHA-224"),
+        // SHA-224 gives 28 bytes: an AES-256 key takes two blocks, so half the iterations.
+        (
+            HmacWithSha224,
+            aes256,
+            MAX_PBKDF2_SHA256_WORK / 2,
+            "SHA-224",
+        ),
+        (HmacWithSha384, aes256, MAX_PBKDF2_SHA512_WORK, "SHA-384"),
+        (HmacWithSha512, aes256, MAX_PBKDF2_SHA512_WORK, "SHA-512"),
+    ] {
+        match verdict(pbkdf2_params(prf, cap(limit) + 1, encryption)) {
+            Err(Error::LimitExceeded { what, limit: said }) => {
+                assert!(what.contains(name), "{what}");
+                assert_eq!(said, limit, "{name}");
+            }
+            other => panic!("{name} at {}: unexpected {other:?}", limit + 1),
+        }
+    }
+    // The scrypt cap itself is accepted (the KDF runs; the garbage does not decrypt), both
+    // as N = 2^17, r = 8 and as N = 2^16, r = 8, p = 2; twice the cap is not.
+    for (n, p) in [(MAX_SCRYPT_WORK / 8, 1), (MAX_SCRYPT_WORK / 16, 2)] {
+        match verdict(scrypt_params(n, 8, p)) {
+            Err(Error::Decryption) => {}
+            other => panic!("N = {n}, r = 8, p = {p}: unexpected {other:?}"),
+        }
+    }
+    assert!(matches!(
+        verdict(scrypt_params(MAX_SCRYPT_WORK / 4, 8, 1)),
+        Err(Error::LimitExceeded { .. })
+    ));
+}
+
+#[test]
+fn zero_pbkdf2_iterations_and_sha1_are_refused() {
+    let aes256 = pbes2::EncryptionScheme::Aes256Cbc { iv: [2u8; 16] };
+    assert!(matches!(
+        verdict(pbkdf2_params(pbes2::Pbkdf2Prf::HmacWithSha256, 0, aes256)),
+        Err(Error::InvalidKeyDerivation { .. })
+    ));
+    assert!(matches!(
+        verdict(pbkdf2_params(pbes2::Pbkdf2Prf::HmacWithSha1, 2048, aes256)),
+        Err(Error::UnsupportedEncryption)
     ));
 }
 
@@ -372,4 +463,38 @@ fn pbes1_is_an_unsupported_encryption() {
         PrivateKey::from_encrypted_pkcs8_der(&der, &passphrase()),
         Err(Error::UnsupportedEncryption)
     ));
+}
+
+fn scrypt_params(n: u64, r: u16, p: u16) -> pbes2::Parameters {
+    pbes2::Parameters {
+        kdf: pbes2::Kdf::Scrypt(pbes2::ScryptParams {
+            salt: pbes2::Salt::try_from(&[1u8; 16][..]).unwrap(),
+            cost_parameter: n,
+            block_size: r,
+            parallelization: p,
+            key_length: None,
+        }),
+        encryption: pbes2::EncryptionScheme::Aes256Cbc { iv: [2u8; 16] },
+    }
+}
+
+#[test]
+fn malformed_scrypt_parameters_are_refused_not_a_panic() {
+    // N = 0 used to wrap inside pkcs5's log2 and hit an `expect`; the others are invalid
+    // scrypt parameters (RFC 7914 section 2) that no writer produces.
+    for (n, r, p) in [
+        (0, 8, 1),
+        (1, 8, 1),
+        (3, 8, 1),
+        (16_383, 8, 1),
+        (16_384, 0, 1),
+        (16_384, 8, 0),
+        (u64::MAX, 8, 1),
+    ] {
+        let der = encrypted_info_with(scrypt_params(n, r, p));
+        match PrivateKey::from_encrypted_pkcs8_der(&der, &passphrase()) {
+            Err(Error::InvalidKeyDerivation { .. }) => {}
+            other => panic!("N = {n}, r = {r}, p = {p}: unexpected {other:?}"),
+        }
+    }
 }

@@ -84,6 +84,14 @@ fn request() -> impl Strategy<Value = Request> {
         .prop_filter("at least one SAN", |(dns, ips, ..)| {
             !dns.is_empty() || !ips.is_empty()
         })
+        // BR 7.1.2.7.4: an organization comes with a country and a locality or a state.
+        .prop_filter(
+            "O with C and L or ST",
+            |(_, _, _, organization, locality, state, country)| {
+                organization.is_none()
+                    || (country.is_some() && (locality.is_some() || state.is_some()))
+            },
+        )
         .prop_map(|(dns, ips, cn, organization, locality, state, country)| {
             let dns_names: Vec<String> = dns.into_iter().collect();
             let common_name_index = cn.and_then(|index| {

@@ -142,6 +142,12 @@ pub(crate) fn check_dns_name(name: &str, out: &mut Vec<Finding>) {
             "DNS labels may hold only letters, digits and inner hyphens (no '_', no U-labels)",
         ));
         syntax_ok = false;
+    } else if labels.iter().any(|label| is_reserved_ldh_label(label)) {
+        out.push(finding(
+            ids::NAME_DNS_SYNTAX,
+            "a label with '--' in the third and fourth positions is reserved unless it is an xn-- A-label (RFC 5890; BR 7.1.2.7.12)",
+        ));
+        syntax_ok = false;
     }
     if !syntax_ok {
         return;
@@ -180,6 +186,15 @@ pub(crate) fn check_dns_name(name: &str, out: &mut Vec<Finding>) {
             "wildcard directly over a public suffix (BR 3.2.2.6)",
         ));
     }
+}
+
+/// RFC 5890 2.3.1: "--" in the third and fourth positions makes a Reserved LDH Label;
+/// the only ones a name may hold are XN-Labels (`xn--`, checked as A-labels separately).
+fn is_reserved_ldh_label(label: &str) -> bool {
+    label.get(2..4) == Some("--")
+        && !label
+            .get(..4)
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case("xn--"))
 }
 
 fn is_valid_a_label(label: &str, encoded: &str) -> bool {

@@ -401,6 +401,10 @@ fn name_dns_syntax() {
         "bücher.example.com",
         "sp ace.example.com",
         "",
+        // Reserved LDH labels (RFC 5890): "--" in positions 3-4 and not xn--.
+        "ab--cd.example.com",
+        "www.AB--CD.example.com",
+        "*.qq--x.example.com",
     ] {
         raises(&check_names(&[bad], None), ids::NAME_DNS_SYNTAX);
     }
@@ -410,6 +414,10 @@ fn name_dns_syntax() {
         "a-b.example.com",
         "WWW.Example.COM",
         "1.example.com",
+        "a--b.example.com",
+        "abc--d.example.com",
+        "xn--bcher-kva.example.com",
+        "XN--BCHER-KVA.example.com",
     ] {
         let report = check_names(&[good], None);
         clean(&report, ids::NAME_DNS_SYNTAX);

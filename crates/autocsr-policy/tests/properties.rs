@@ -13,6 +13,10 @@ fn label() -> impl Strategy<Value = String> {
         "[a-z0-9][a-z0-9-]{0,20}[a-z0-9]",
         "[a-z0-9][a-z0-9-]{40,61}[a-z0-9]",
     ]
+    // "--" in positions 3-4 makes a reserved LDH label (RFC 5890), valid only as xn--.
+    .prop_filter("not a reserved LDH label", |label| {
+        label.get(2..4) != Some("--")
+    })
 }
 
 fn suffix() -> impl Strategy<Value = &'static str> {

@@ -68,7 +68,10 @@ impl LocalKeygen {
     /// The keygen crate's request for `spec`: one place, so that what `check_spec`
     /// accepts is exactly what `make_key_and_csr` signs.
     fn csr_request(spec: &CsrSpec<'_>) -> CsrRequest {
-        let mut request = CsrRequest::new().common_name(spec.common_name);
+        let mut request = CsrRequest::new();
+        if let Some(common_name) = spec.common_name {
+            request = request.common_name(common_name);
+        }
         for name in spec.dns_names {
             request = request.dns_name(name.as_str());
         }
@@ -77,6 +80,12 @@ impl LocalKeygen {
         }
         if let Some(organization) = spec.organization {
             request = request.organization(organization);
+        }
+        if let Some(locality) = spec.locality {
+            request = request.locality(locality);
+        }
+        if let Some(state) = spec.state_or_province {
+            request = request.state_or_province(state);
         }
         if let Some(country) = spec.country {
             request = request.country(country);

@@ -8,8 +8,9 @@ use crate::steps::{NameFinding, StepError};
 #[non_exhaustive]
 pub enum Error {
     /// The order request itself is unusable (no domain name, a reveal window outside
-    /// 1 second to 366 days or not whole seconds, a country that is not two letters, a
-    /// malformed order id); nothing was generated and no step ran.
+    /// 1 second to 366 days or not whole seconds, a country that is not two letters, an
+    /// organization without a country and a locality or state, a malformed order id);
+    /// nothing was generated and no step ran.
     #[error("invalid order: {0}")]
     InvalidRequest(&'static str),
 

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use autocsr_archive::{ArchiveFormat, Entry};
 use autocsr_credential::UnlockCode;
-use autocsr_keygen::KeyAlgorithm;
+use autocsr_keygen::{KeyAlgorithm, MAX_COMMON_NAME_LEN};
 use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
@@ -38,13 +38,16 @@ pub struct OrderRequest {
     key: KeyAlgorithm,
     format: ArchiveFormat,
     organization: Option<String>,
+    locality: Option<String>,
+    state_or_province: Option<String>,
     country: Option<String>,
     reveal_window: Duration,
 }
 
 impl OrderRequest {
-    /// An order for `domain` (the subject common name and first subjectAltName) with the
-    /// defaults: RSA-2048, zip, a seven-day reveal window.
+    /// An order for `domain` (the first subjectAltName, and the subject common name when it
+    /// fits; see [`OrderRequest::common_name`]) with the defaults: RSA-2048, zip, a seven-day
+    /// reveal window.
     pub fn new(domain: impl Into<String>) -> OrderRequest {
         OrderRequest {
             domain: domain.into(),
@@ -52,6 +55,8 @@ impl OrderRequest {
             key: KeyAlgorithm::Rsa2048,
             format: ArchiveFormat::Zip,
             organization: None,
+            locality: None,
+            state_or_province: None,
             country: None,
             reveal_window: DEFAULT_REVEAL_WINDOW,
         }
@@ -79,10 +84,25 @@ impl OrderRequest {
         self
     }
 
-    /// The subject organizationName.
+    /// The subject organizationName. An order with one needs a country and a locality or a
+    /// state too (BR 7.1.2.7.4), or it is refused as [`Error::InvalidRequest`].
     #[must_use]
     pub fn with_organization(mut self, organization: impl Into<String>) -> OrderRequest {
         self.organization = Some(organization.into());
+        self
+    }
+
+    /// The subject localityName (city), up to 128 characters.
+    #[must_use]
+    pub fn with_locality(mut self, locality: impl Into<String>) -> OrderRequest {
+        self.locality = Some(locality.into());
+        self
+    }
+
+    /// The subject stateOrProvinceName, up to 128 characters.
+    #[must_use]
+    pub fn with_state_or_province(mut self, state: impl Into<String>) -> OrderRequest {
+        self.state_or_province = Some(state.into());
         self
     }
 
@@ -104,6 +124,15 @@ impl OrderRequest {
     /// The primary name.
     pub fn domain(&self) -> &str {
         &self.domain
+    }
+
+    /// The subject common name the CSR will carry: the primary name, or `None` when it is
+    /// longer than `ub-common-name` ([`MAX_COMMON_NAME_LEN`], 64 characters). A valid DNS
+    /// name can have up to 253, and the Baseline Requirements make the common name optional
+    /// (7.1.2.7.2, 7.1.2.7.4), so such a name is only a subjectAltName. Shorter names keep
+    /// it, because order systems and many CAs still expect it.
+    pub fn common_name(&self) -> Option<&str> {
+        (self.domain.chars().count() <= MAX_COMMON_NAME_LEN).then_some(self.domain.as_str())
     }
 
     /// The key algorithm.
@@ -142,6 +171,14 @@ impl OrderRequest {
         {
             return Err(Error::InvalidRequest(
                 "the country must be two upper-case letters (ISO 3166-1 alpha-2)",
+            ));
+        }
+        if self.organization.is_some()
+            && (self.country.is_none()
+                || (self.locality.is_none() && self.state_or_province.is_none()))
+        {
+            return Err(Error::InvalidRequest(
+                "an organization needs a country and a locality or a state too (BR 7.1.2.7.4)",
             ));
         }
         Ok(())
@@ -416,7 +453,7 @@ where
 
         // 1. Policy, then whether the key maker can build this CSR at all: both before
         // any key is made.
-        let findings = self.policy.check_names(&names, Some(request.domain()));
+        let findings = self.policy.check_names(&names, request.common_name());
         if findings.iter().any(NameFinding::is_error) {
             return Err(Error::PolicyRefused { findings });
         }
@@ -430,10 +467,12 @@ where
         let dns_names: Vec<String> = dns_names.iter().map(|name| (*name).to_owned()).collect();
         let spec = CsrSpec {
             key: request.key(),
-            common_name: request.domain(),
+            common_name: request.common_name(),
             dns_names: &dns_names,
             ip_addresses: &ip_addresses,
             organization: request.organization.as_deref(),
+            locality: request.locality.as_deref(),
+            state_or_province: request.state_or_province.as_deref(),
             country: request.country.as_deref(),
         };
         self.keygen

@@ -48,14 +48,21 @@ pub trait NamePolicy {
 pub struct CsrSpec<'a> {
     /// Key algorithm and size.
     pub key: KeyAlgorithm,
-    /// Subject common name (one of `dns_names` or `ip_addresses`, BR 7.1.4.3).
-    pub common_name: &'a str,
+    /// Subject common name (one of `dns_names` or `ip_addresses`, BR 7.1.4.3), or `None`
+    /// when the primary name is longer than `ub-common-name`
+    /// ([`autocsr_keygen::MAX_COMMON_NAME_LEN`]) and so is only a subjectAltName.
+    pub common_name: Option<&'a str>,
     /// DNS subjectAltNames.
     pub dns_names: &'a [String],
     /// IP subjectAltNames.
     pub ip_addresses: &'a [IpAddr],
-    /// Subject organizationName, if any.
+    /// Subject organizationName, if any (then `country` and `locality` or
+    /// `state_or_province` are set).
     pub organization: Option<&'a str>,
+    /// Subject localityName, if any.
+    pub locality: Option<&'a str>,
+    /// Subject stateOrProvinceName, if any.
+    pub state_or_province: Option<&'a str>,
     /// Subject countryName (two letters), if any.
     pub country: Option<&'a str>,
 }

@@ -233,6 +233,7 @@ fn an_order_holds_key_csr_and_readme_that_belong_together() {
                     .with_key(key)
                     .with_format(format)
                     .with_organization("Example Ltd")
+                    .with_locality("Berlin")
                     .with_country("DE"),
             )
             .unwrap();
@@ -302,6 +303,18 @@ fn invalid_requests_are_refused_before_any_work() {
             OrderRequest::new("example.com").with_reveal_window(Duration::from_nanos(1)),
             "window",
         ),
+        (
+            OrderRequest::new("example.com")
+                .with_organization("Example Ltd")
+                .with_country("DE"),
+            "organization without a locality or a state",
+        ),
+        (
+            OrderRequest::new("example.com")
+                .with_organization("Example Ltd")
+                .with_locality("Berlin"),
+            "organization without a country",
+        ),
     ] {
         let err = pipeline.order_with_id("order-x", &request).unwrap_err();
         assert!(matches!(err, Error::InvalidRequest(_)), "{why}: {err:?}");
@@ -310,6 +323,47 @@ fn invalid_requests_are_refused_before_any_work() {
         pipeline.vault().vault.status("order-x"),
         Err(credential::Error::NotFound)
     ));
+}
+
+#[test]
+fn a_primary_name_too_long_for_the_common_name_is_ordered_without_one() {
+    let pipeline = autocsr::defaults::in_memory();
+    let label = "a".repeat(63);
+    for (domain, expect_cn) in [
+        (format!("{}.example.com", "a".repeat(52)), true),
+        (format!("{}.example.com", "a".repeat(53)), false),
+        (
+            format!("{label}.{label}.{label}.{}.com", "b".repeat(57)),
+            false,
+        ),
+    ] {
+        let request = OrderRequest::new(domain.as_str())
+            .with_name("www.example.com")
+            .with_key(KeyAlgorithm::EcdsaP256)
+            .with_organization("Example Ltd")
+            .with_state_or_province("Bavaria")
+            .with_country("DE");
+        assert_eq!(
+            request.common_name().is_some(),
+            expect_cn,
+            "{}",
+            domain.len()
+        );
+        let order = pipeline
+            .order(&request)
+            .unwrap_or_else(|err| panic!("{} characters: {err:?}", domain.len()));
+        let report = Policy::default().check_csr(order.csr_der());
+        assert!(report.accepted(), "{:?}", report.findings());
+        let csr = report.csr().unwrap();
+        assert_eq!(csr.names(), [domain.as_str(), "www.example.com"]);
+        let expected_cn = expect_cn.then_some(domain.as_str());
+        assert_eq!(
+            csr.common_name(),
+            expected_cn,
+            "{} characters",
+            domain.len()
+        );
+    }
 }
 
 #[test]
