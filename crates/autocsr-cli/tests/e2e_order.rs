@@ -249,6 +249,8 @@ fn help_and_version_exit_0() {
         "--key",
         "--format",
         "--org",
+        "--locality",
+        "--state",
         "--country",
         "--reveal-window",
         "--out",
@@ -286,7 +288,17 @@ fn every_input_refusal_exits_2_and_writes_nothing() {
         (vec!["--reveal-window".into(), "367d".into()], "366 days"),
         (vec!["--reveal-window".into(), "1ns".into()], "one second"),
         (vec!["--reveal-window".into(), "1500ms".into()], "whole"),
-        (vec!["--org".into(), long_org], "organizationName"),
+        (
+            vec![
+                "--org".into(),
+                long_org,
+                "--country".into(),
+                "DE".into(),
+                "--locality".into(),
+                "Berlin".into(),
+            ],
+            "organizationName",
+        ),
         (many_sans, "subjectAltName"),
     ];
     for (extra, reason) in cases {

@@ -593,7 +593,9 @@ fn requests_the_csr_cannot_hold_are_invalid_before_any_key_is_made() {
     }
     let long_org = OrderRequest::new("example.com")
         .with_key(KeyAlgorithm::EcdsaP256)
-        .with_organization("O".repeat(65));
+        .with_organization("O".repeat(65))
+        .with_locality("Berlin")
+        .with_country("DE");
     for (request, why) in [(many, "101 names"), (long_org, "organization")] {
         let err = pipeline.order_with_id("order-s", &request).unwrap_err();
         assert!(matches!(err, Error::InvalidCsrRequest(_)), "{why}: {err:?}");
@@ -616,7 +618,9 @@ fn requests_the_csr_cannot_hold_are_invalid_before_any_key_is_made() {
             "order-o64",
             &OrderRequest::new("example.com")
                 .with_key(KeyAlgorithm::EcdsaP256)
-                .with_organization("O".repeat(64)),
+                .with_organization("O".repeat(64))
+                .with_locality("Berlin")
+                .with_country("DE"),
         )
         .unwrap();
 }
