@@ -292,7 +292,9 @@ impl std::fmt::Debug for SealedOrder {
 }
 
 /// A finished order. The archive is proven to open with the code; the code is in the
-/// vault; no copy of the private key is left anywhere in this process.
+/// vault; every buffer this crate held the private key in was wiped. Copies that the zip
+/// writer, its deflate stage and the archive readers make inside their own buffers are
+/// freed without wiping (docs/THREAT_MODEL.md says what is and is not wiped).
 pub struct Order {
     order_id: String,
     archive: Vec<u8>,
