@@ -234,10 +234,12 @@ fn open_reader_as<R: Read + Seek>(
 /// The input format of the fuzz targets (`fuzz/fuzz_targets/archive_open_*.rs`) and of
 /// the test that replays their corpus: the first byte `n` gives the password length
 /// (`n % 64`), the next bytes the password (lossy UTF-8), the rest the archive, opened
-/// with [`Limits::default`].
+/// with [`Limits::default`]. Only with the `_fuzzing` feature: not part of the API.
 ///
 /// # Errors
 /// As [`open_as`].
+#[cfg(feature = "_fuzzing")]
+#[doc(hidden)]
 pub fn open_fuzz_input(format: ArchiveFormat, input: &[u8]) -> Result<OpenedArchive, Error> {
     let (length, rest) = input
         .split_first()
@@ -248,6 +250,8 @@ pub fn open_fuzz_input(format: ArchiveFormat, input: &[u8]) -> Result<OpenedArch
 }
 
 /// Builds an input for [`open_fuzz_input`] (for seeding the fuzz corpus).
+#[cfg(feature = "_fuzzing")]
+#[doc(hidden)]
 #[must_use]
 pub fn fuzz_input(password: &str, archive: &[u8]) -> Vec<u8> {
     let bytes = password.as_bytes();

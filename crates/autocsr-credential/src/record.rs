@@ -444,6 +444,8 @@ pub fn decode_and_open(record_bytes: &[u8], key: &[u8]) -> Result<UnlockCode, Er
 /// # Errors
 /// [`Error::Malformed`] when `data` is shorter than its key length, then as
 /// [`decode_and_open`].
+#[cfg(feature = "_fuzzing")]
+#[doc(hidden)]
 pub fn decode_and_open_joined(data: &[u8]) -> Result<UnlockCode, Error> {
     let (&key_len, rest) = data.split_first().ok_or(Error::Malformed {
         what: "empty input",

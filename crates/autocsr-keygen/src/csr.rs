@@ -1,4 +1,4 @@
-//! CSR requests, the narrow signer trait and the signed CSR.
+//! CSR requests and the signed CSR.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -19,9 +19,12 @@ use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 use x509_cert::request::{CertReq, RequestBuilder};
 
+use crate::algorithm::{
+    ID_EC_PUBLIC_KEY, KeyAlgorithm, RSA_ENCRYPTION, SECP256R1, SECP384R1, SignatureAlgorithm,
+};
 use crate::error::{Error, Result};
-use crate::key::{ID_EC_PUBLIC_KEY, KeyAlgorithm, RSA_ENCRYPTION, SECP256R1, SECP384R1};
 use crate::names::check_dns_name;
+use crate::signer::CsrSigner;
 
 /// The most subjectAltNames (DNS names plus IP addresses) one CSR may carry.
 pub const MAX_SUBJECT_ALT_NAMES: usize = 100;
@@ -36,93 +39,11 @@ const MAX_ORGANIZATION_LEN: usize = 64;
 /// `ub-state-name`).
 const MAX_LOCALITY_LEN: usize = 128;
 
-const SHA256_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
-const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
-const ECDSA_WITH_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
-
 const COUNTRY_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.6");
 const STATE_OR_PROVINCE_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.8");
 const LOCALITY_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.7");
 const ORGANIZATION_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.10");
 const COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
-
-/// The signature algorithms a CSR can be signed with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum SignatureAlgorithm {
-    /// `sha256WithRSAEncryption` (RSASSA-PKCS1-v1_5 with SHA-256) over an RSA key of 2048,
-    /// 3072 or 4096 bits.
-    RsaPkcs1v15Sha256,
-    /// `ecdsa-with-SHA256` over a P-256 key.
-    EcdsaP256Sha256,
-    /// `ecdsa-with-SHA384` over a P-384 key.
-    EcdsaP384Sha384,
-}
-
-impl SignatureAlgorithm {
-    /// The algorithm's OID as it appears in the CSR's `signatureAlgorithm`.
-    pub const fn oid(self) -> ObjectIdentifier {
-        match self {
-            SignatureAlgorithm::RsaPkcs1v15Sha256 => SHA256_WITH_RSA,
-            SignatureAlgorithm::EcdsaP256Sha256 => ECDSA_WITH_SHA256,
-            SignatureAlgorithm::EcdsaP384Sha384 => ECDSA_WITH_SHA384,
-        }
-    }
-
-    fn algorithm_identifier(self) -> AlgorithmIdentifierOwned {
-        // RFC 4055: NULL parameters for RSA; RFC 5758: absent for ECDSA.
-        let parameters = match self {
-            SignatureAlgorithm::RsaPkcs1v15Sha256 => Some(Any::from(der::asn1::Null)),
-            SignatureAlgorithm::EcdsaP256Sha256 | SignatureAlgorithm::EcdsaP384Sha384 => None,
-        };
-        AlgorithmIdentifierOwned {
-            oid: self.oid(),
-            parameters,
-        }
-    }
-}
-
-/// Something that can sign a CSR without giving its private key away: an HSM, a cloud KMS,
-/// a smartcard, or this crate's own [`PrivateKey`](crate::PrivateKey).
-///
-/// It is the narrow core of what x509-cert's builder takes (`signature::Keypair` for the
-/// public key, `signature::Signer` for the signature, `DynSignatureAlgorithmIdentifier`
-/// for the algorithm), with plain bytes so that a remote signer needs no RustCrypto types.
-/// The CSR is verified against [`CsrSigner::public_key_der`] after signing, so a signer
-/// that signs with the wrong key or algorithm is caught before the CSR is returned.
-pub trait CsrSigner {
-    /// Which algorithm [`CsrSigner::try_sign`] uses. It must match the public key.
-    fn signature_algorithm(&self) -> SignatureAlgorithm;
-
-    /// The public key as DER `SubjectPublicKeyInfo` (what PKCS#11 `CKA_PUBLIC_KEY_INFO` and
-    /// cloud KMS "get public key" calls return).
-    ///
-    /// # Errors
-    /// Whatever the signer's backend reports; it becomes [`Error::Signing`].
-    fn public_key_der(&self) -> core::result::Result<Vec<u8>, signature::Error>;
-
-    /// Signs `message` (the DER `CertificationRequestInfo`; the signer hashes it) and returns
-    /// the signature as it goes into the CSR: the PKCS#1 v1.5 signature block for RSA, the
-    /// DER `ECDSA-Sig-Value` for ECDSA (not the raw `r || s` that PKCS#11 returns).
-    ///
-    /// # Errors
-    /// Whatever the signer's backend reports; it becomes [`Error::Signing`].
-    fn try_sign(&self, message: &[u8]) -> core::result::Result<Vec<u8>, signature::Error>;
-}
-
-impl<T: CsrSigner + ?Sized> CsrSigner for &T {
-    fn signature_algorithm(&self) -> SignatureAlgorithm {
-        (**self).signature_algorithm()
-    }
-
-    fn public_key_der(&self) -> core::result::Result<Vec<u8>, signature::Error> {
-        (**self).public_key_der()
-    }
-
-    fn try_sign(&self, message: &[u8]) -> core::result::Result<Vec<u8>, signature::Error> {
-        (**self).try_sign(message)
-    }
-}
 
 /// What a CSR should say: the subject and the subjectAltNames.
 ///

@@ -1,7 +1,6 @@
-//! Key algorithms and the zeroizing private-key type.
+//! The zeroizing private-key type: generation, PKCS#8 import and export.
 
 use core::fmt;
-use core::str::FromStr;
 
 use der::pem::LineEnding;
 use pkcs8::pkcs5::pbes2;
@@ -9,21 +8,14 @@ use pkcs8::{EncodePrivateKey, EncryptedPrivateKeyInfoRef, PrivateKeyInfoRef};
 use rand_core::{CryptoRng, TryCryptoRng};
 use rsa::traits::PublicKeyParts;
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
-use signature::{Keypair, SignatureEncoding, Signer};
-use spki::{EncodePublicKey, ObjectIdentifier};
+use signature::Keypair;
+use spki::EncodePublicKey;
 use zeroize::Zeroizing;
 
-use crate::csr::{CsrSigner, SignatureAlgorithm};
+use crate::algorithm::{ID_EC_PUBLIC_KEY, KeyAlgorithm, RSA_ENCRYPTION, SECP256R1, SECP384R1};
 use crate::error::{Error, Result};
 
 type RsaSigningKey = rsa::pkcs1v15::SigningKey<sha2::Sha256>;
-
-pub(crate) const RSA_ENCRYPTION: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-pub(crate) const ID_EC_PUBLIC_KEY: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-pub(crate) const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
-pub(crate) const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
 
 /// Largest scrypt work accepted when decrypting, as N·r·p (the number of 128-byte
 /// BlockMix rounds per ROMix pass, up to a constant): 8x the 2^17 that `openssl pkcs8
@@ -37,97 +29,6 @@ pub const MAX_PBKDF2_SHA256_WORK: u64 = 2_000_000;
 /// Largest PBKDF2-HMAC-SHA-512 (or -SHA-384) work, as for SHA-256: 3.3x OWASP's 2023
 /// figure of 210,000, about the same time as [`MAX_PBKDF2_SHA256_WORK`].
 pub const MAX_PBKDF2_SHA512_WORK: u64 = 700_000;
-
-/// The key algorithms this crate generates: those BR 6.1.5 allows for TLS subscriber keys.
-///
-/// RSA keys use the public exponent 65537 and sign CSRs with PKCS#1 v1.5 and SHA-256;
-/// ECDSA keys sign with the hash that matches the curve (P-256/SHA-256, P-384/SHA-384).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KeyAlgorithm {
-    /// RSA with a 2048-bit modulus.
-    Rsa2048,
-    /// RSA with a 3072-bit modulus.
-    Rsa3072,
-    /// RSA with a 4096-bit modulus.
-    Rsa4096,
-    /// ECDSA over NIST P-256 (secp256r1).
-    EcdsaP256,
-    /// ECDSA over NIST P-384 (secp384r1).
-    EcdsaP384,
-}
-
-impl KeyAlgorithm {
-    /// Every algorithm, in the order of the names in [`KeyAlgorithm::as_str`].
-    pub const ALL: [KeyAlgorithm; 5] = [
-        KeyAlgorithm::Rsa2048,
-        KeyAlgorithm::Rsa3072,
-        KeyAlgorithm::Rsa4096,
-        KeyAlgorithm::EcdsaP256,
-        KeyAlgorithm::EcdsaP384,
-    ];
-
-    /// The stable name: `rsa2048`, `rsa3072`, `rsa4096`, `p256` or `p384`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            KeyAlgorithm::Rsa2048 => "rsa2048",
-            KeyAlgorithm::Rsa3072 => "rsa3072",
-            KeyAlgorithm::Rsa4096 => "rsa4096",
-            KeyAlgorithm::EcdsaP256 => "p256",
-            KeyAlgorithm::EcdsaP384 => "p384",
-        }
-    }
-
-    /// The CSR signature algorithm keys of this algorithm sign with.
-    pub const fn signature_algorithm(self) -> SignatureAlgorithm {
-        match self {
-            KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
-                SignatureAlgorithm::RsaPkcs1v15Sha256
-            }
-            KeyAlgorithm::EcdsaP256 => SignatureAlgorithm::EcdsaP256Sha256,
-            KeyAlgorithm::EcdsaP384 => SignatureAlgorithm::EcdsaP384Sha384,
-        }
-    }
-
-    /// The RSA modulus size in bits, or `None` for ECDSA.
-    pub const fn rsa_bits(self) -> Option<usize> {
-        match self {
-            KeyAlgorithm::Rsa2048 => Some(2048),
-            KeyAlgorithm::Rsa3072 => Some(3072),
-            KeyAlgorithm::Rsa4096 => Some(4096),
-            KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 => None,
-        }
-    }
-
-    /// The RSA algorithm for a modulus of `bits` bits, if it is one of the allowed sizes.
-    pub(crate) fn from_rsa_bits(bits: u32) -> Option<KeyAlgorithm> {
-        match bits {
-            2048 => Some(KeyAlgorithm::Rsa2048),
-            3072 => Some(KeyAlgorithm::Rsa3072),
-            4096 => Some(KeyAlgorithm::Rsa4096),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for KeyAlgorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for KeyAlgorithm {
-    type Err = Error;
-
-    /// Parses the names of [`KeyAlgorithm::as_str`] (ASCII case-insensitive).
-    fn from_str(name: &str) -> Result<Self> {
-        KeyAlgorithm::ALL
-            .into_iter()
-            .find(|algorithm| algorithm.as_str().eq_ignore_ascii_case(name))
-            .ok_or_else(|| Error::UnknownAlgorithm {
-                name: name.to_owned(),
-            })
-    }
-}
 
 /// How an exported PKCS#8 key is encrypted (PBES2, RFC 8018, always with AES-256-CBC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -144,7 +45,7 @@ pub enum Pkcs8Encryption {
 
 /// The key material. Every variant is boxed so the secret is not copied when the
 /// `PrivateKey` moves, and every inner type zeroizes itself on drop.
-enum KeyMaterial {
+pub(crate) enum KeyMaterial {
     Rsa(Box<RsaSigningKey>),
     P256(Box<p256::ecdsa::SigningKey>),
     P384(Box<p384::ecdsa::SigningKey>),
@@ -160,7 +61,8 @@ enum KeyMaterial {
 /// - Exporting the secret is always an explicit call (`to_pkcs8_*`).
 pub struct PrivateKey {
     algorithm: KeyAlgorithm,
-    material: KeyMaterial,
+    /// Read by the [`CsrSigner`](crate::CsrSigner) implementation in `signer.rs`.
+    pub(crate) material: KeyMaterial,
 }
 
 // Sound because every field zeroizes itself on drop (checked at compile time in the tests).
@@ -540,28 +442,4 @@ fn check_kdf(parameters: &pbes2::Parameters) -> Result<()> {
         _ => return Err(Error::UnsupportedEncryption),
     }
     Ok(())
-}
-
-impl CsrSigner for PrivateKey {
-    fn signature_algorithm(&self) -> SignatureAlgorithm {
-        self.algorithm.signature_algorithm()
-    }
-
-    fn public_key_der(&self) -> core::result::Result<Vec<u8>, signature::Error> {
-        PrivateKey::public_key_der(self).map_err(|_| signature::Error::new())
-    }
-
-    fn try_sign(&self, message: &[u8]) -> core::result::Result<Vec<u8>, signature::Error> {
-        Ok(match &self.material {
-            KeyMaterial::Rsa(key) => {
-                Signer::<rsa::pkcs1v15::Signature>::try_sign(key.as_ref(), message)?.to_vec()
-            }
-            KeyMaterial::P256(key) => {
-                Signer::<p256::ecdsa::DerSignature>::try_sign(key.as_ref(), message)?.to_vec()
-            }
-            KeyMaterial::P384(key) => {
-                Signer::<p384::ecdsa::DerSignature>::try_sign(key.as_ref(), message)?.to_vec()
-            }
-        })
-    }
 }

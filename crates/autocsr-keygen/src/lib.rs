@@ -2,20 +2,21 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod algorithm;
 mod csr;
 mod error;
 mod key;
 mod names;
+mod signer;
 
-pub use csr::{
-    Csr, CsrRequest, CsrSigner, MAX_COMMON_NAME_LEN, MAX_SUBJECT_ALT_NAMES, SignatureAlgorithm,
-};
+pub use algorithm::{KeyAlgorithm, SignatureAlgorithm};
+pub use csr::{Csr, CsrRequest, MAX_COMMON_NAME_LEN, MAX_SUBJECT_ALT_NAMES};
 pub use error::{Error, Result};
 pub use key::{
-    KeyAlgorithm, MAX_PBKDF2_SHA256_WORK, MAX_PBKDF2_SHA512_WORK, MAX_SCRYPT_WORK, Pkcs8Encryption,
-    PrivateKey,
+    MAX_PBKDF2_SHA256_WORK, MAX_PBKDF2_SHA512_WORK, MAX_SCRYPT_WORK, Pkcs8Encryption, PrivateKey,
 };
 pub use names::{MAX_DNS_LABEL_LEN, MAX_DNS_NAME_LEN, check_dns_name, dns_name_to_ascii};
+pub use signer::CsrSigner;
 
 /// The `secrecy` version used in this crate's public API.
 pub use secrecy;

@@ -191,7 +191,10 @@ pub fn check_names(names: &[&str], common_name: Option<&str>) -> Report {
 }
 
 /// One entry point that sends untrusted bytes through every parser and rule of the
-/// crate; the `csr_check` fuzz target and the corpus replay test both call it.
+/// crate; the `csr_check` fuzz target and the corpus replay test both call it. Only with
+/// the `_fuzzing` feature: not part of the API.
+#[cfg(feature = "_fuzzing")]
+#[doc(hidden)]
 pub mod fuzzing {
     use std::sync::Arc;
 
