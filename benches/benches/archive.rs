@@ -45,17 +45,8 @@ fn bundle() -> Vec<Entry> {
 }
 
 fn one_mib() -> Vec<Entry> {
-    // Pseudo-random bytes (xorshift) so compression cannot shortcut the work.
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let data: Vec<u8> = (0..1 << 20)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state.to_le_bytes()[0]
-        })
-        .collect();
-    vec![Entry::new("data.bin", data).unwrap()]
+    // Noise, so compression cannot shortcut the work.
+    vec![Entry::new("data.bin", autocsr_interop::noise(1 << 20)).unwrap()]
 }
 
 fn benches(c: &mut Criterion) {

@@ -69,6 +69,32 @@ impl OpenedArchive {
     /// # Errors
     /// [`Error::AlreadyExists`], [`Error::PathEscape`], [`Error::Randomness`] (temporary
     /// names are random), or [`Error::Io`] (`dir` missing, or removed while this runs).
+    ///
+    /// ```
+    /// use std::os::unix::fs::PermissionsExt as _;
+    /// use autocsr_archive::secrecy::SecretString;
+    /// use autocsr_archive::{ArchiveFormat, Entry, Error, Limits, SealOptions, open, seal};
+    ///
+    /// let password = SecretString::from("QQF3A-Y53W6-F3X5Y-QXCE8-A8M1G-G7Y");
+    /// let entries = [
+    ///     Entry::private("example.com.key", b"-----BEGIN PRIVATE KEY-----\n".to_vec())?,
+    ///     Entry::new("docs/README.txt", b"Open with 7-Zip.\n".to_vec())?,
+    /// ];
+    /// let sealed = seal(ArchiveFormat::Zip, &entries, &password, &SealOptions::default())?;
+    /// let opened = open(&sealed, &password, &Limits::default())?;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let written = opened.extract_to(dir.path())?;
+    /// let expected = ["example.com.key", "docs/README.txt"].map(|name| dir.path().join(name));
+    /// assert_eq!(written, expected);
+    /// let key_mode = std::fs::metadata(&written[0])?.permissions().mode() & 0o777;
+    /// assert_eq!(key_mode, 0o600);
+    ///
+    /// // A second extraction into the same place overwrites nothing.
+    /// assert!(matches!(opened.extract_to(dir.path()), Err(Error::AlreadyExists { .. })));
+    /// assert_eq!(std::fs::read(&written[0])?, entries[0].data());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn extract_to(&self, dir: &Path) -> Result<Vec<PathBuf>, Error> {
         #[cfg(unix)]
         {

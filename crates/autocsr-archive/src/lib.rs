@@ -109,6 +109,30 @@ pub struct UnknownFormatName;
 /// or a whole zip, over 4 GiB), [`Error::Randomness`] when the OS RNG fails (salts, IVs),
 /// [`Error::SealFailed`] when the zip writer fails other than by I/O, or an I/O error from
 /// the encoder.
+///
+/// ```
+/// use autocsr_archive::secrecy::SecretString;
+/// use autocsr_archive::{ArchiveFormat, Entry, Error, SealOptions, seal};
+///
+/// let password = SecretString::from("QQF3A-Y53W6-F3X5Y-QXCE8-A8M1G-G7Y");
+/// let entries = [
+///     Entry::private("example.com.key", b"-----BEGIN PRIVATE KEY-----\n".to_vec())?,
+///     Entry::new("README.txt", b"Open with 7-Zip.\n".to_vec())?,
+/// ];
+/// let zip = seal(ArchiveFormat::Zip, &entries, &password, &SealOptions::default())?;
+/// assert_eq!(ArchiveFormat::detect(&zip), Some(ArchiveFormat::Zip));
+///
+/// // Refused: no password, nothing to seal, two entries with one name.
+/// let empty = SecretString::from("");
+/// let refused = seal(ArchiveFormat::Zip, &entries, &empty, &SealOptions::default());
+/// assert!(matches!(refused, Err(Error::EmptyPassword)));
+/// let refused = seal(ArchiveFormat::Zip, &[], &password, &SealOptions::default());
+/// assert!(matches!(refused, Err(Error::NoEntries)));
+/// let twice = [Entry::new("a.txt", b"1".to_vec())?, Entry::new("a.txt", b"2".to_vec())?];
+/// let refused = seal(ArchiveFormat::Zip, &twice, &password, &SealOptions::default());
+/// assert!(matches!(refused, Err(Error::InvalidEntryName { .. })));
+/// # Ok::<(), Error>(())
+/// ```
 pub fn seal(
     format: ArchiveFormat,
     entries: &[Entry],
@@ -167,6 +191,29 @@ pub fn seal_to<W: Write>(
 ///
 /// # Errors
 /// See above.
+///
+/// ```
+/// use autocsr_archive::secrecy::SecretString;
+/// use autocsr_archive::{ArchiveFormat, Entry, Error, Limits, SealOptions, open, seal};
+///
+/// let password = SecretString::from("QQF3A-Y53W6-F3X5Y-QXCE8-A8M1G-G7Y");
+/// let csr = b"-----BEGIN CERTIFICATE REQUEST-----\n".to_vec();
+/// let entries = [Entry::new("example.com.csr", csr)?];
+/// let sealed = seal(ArchiveFormat::Zip, &entries, &password, &SealOptions::default())?;
+///
+/// let opened = open(&sealed, &password, &Limits::default())?;
+/// assert_eq!(opened.format(), ArchiveFormat::Zip);
+/// assert_eq!(opened.entries()[0].name(), "example.com.csr");
+/// assert_eq!(opened.entries()[0].data(), entries[0].data());
+/// assert_eq!(opened.entries()[0].unix_mode(), Some(0o644));
+///
+/// // A wrong password, and an archive over the limits, are refused with their own errors.
+/// let wrong = SecretString::from("QQF3A-Y53W6-F3X5Y-QXCE8-A8M1G-G7Z");
+/// assert!(matches!(open(&sealed, &wrong, &Limits::default()), Err(Error::WrongPassword)));
+/// let tight = Limits::default().with_max_total_size(8);
+/// assert!(matches!(open(&sealed, &password, &tight), Err(Error::LimitExceeded { .. })));
+/// # Ok::<(), Error>(())
+/// ```
 pub fn open(
     bytes: &[u8],
     password: &SecretString,

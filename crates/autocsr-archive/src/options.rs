@@ -12,6 +12,29 @@ pub const SEVENZ_KDF_POWER: u8 = 19;
 ///
 /// Holds no password: the password is passed to [`crate::seal`] separately, so this type
 /// can derive `Debug` safely.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use autocsr_archive::secrecy::SecretString;
+/// use autocsr_archive::{ArchiveFormat, Entry, Limits, SealOptions, open, seal};
+///
+/// // A fixed modification time (2026-01-01T00:00:00Z) instead of "now".
+/// let new_year = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+/// let options = SealOptions::new().modified_at(new_year);
+/// assert_eq!(options.modified(), Some(new_year));
+/// assert!(options.sevenz_salted());
+///
+/// // A password that is a fresh random code for this one archive may skip the 7z salt.
+/// let password = SecretString::from("QQF3A-Y53W6-F3X5Y-QXCE8-A8M1G-G7Y");
+/// let options = options.skip_7z_salt_for_random_password();
+/// assert!(!options.sevenz_salted());
+///
+/// let entries = [Entry::new("README.txt", b"Open with 7-Zip.\n".to_vec())?];
+/// let sealed = seal(ArchiveFormat::SevenZ, &entries, &password, &options)?;
+/// let opened = open(&sealed, &password, &Limits::default())?;
+/// assert_eq!(opened.entries()[0].data(), entries[0].data());
+/// # Ok::<(), autocsr_archive::Error>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct SealOptions {
     pub(crate) modified: Option<SystemTime>,

@@ -190,6 +190,28 @@ fn is_executable(path: &Path) -> bool {
         .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
 }
 
+/// `len` bytes of reproducible noise: the low byte of each step of a xorshift64 generator
+/// from a fixed seed. Deflate and LZMA2 cannot shrink it, so sealing and opening it measures
+/// (or exercises) the whole codec, and every run sees the same bytes. Test data only: it is
+/// predictable, never a secret.
+///
+/// ```
+/// let noise = autocsr_interop::noise(1024);
+/// assert_eq!(noise.len(), 1024);
+/// assert_eq!(noise, autocsr_interop::noise(1024));
+/// ```
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect()
+}
+
 /// Finds a program or returns from the calling test after printing the skip notice.
 ///
 /// ```no_run
@@ -233,6 +255,30 @@ mod tests {
         let sh = Program::find("sh").expect("every Unix has sh");
         let output = sh.run_ok(["-c", "echo hello"]);
         assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "hello");
+    }
+
+    #[test]
+    fn noise_is_the_same_sequence_as_before_it_moved_here() {
+        // The first bytes the copies in the archive bench and the 7z interop test made.
+        assert_eq!(noise(8), [173, 118, 54, 116, 236, 121, 207, 234]);
+        // A longer run starts with the shorter one: one sequence, cut at `len`.
+        assert_eq!(noise(4096)[..8], noise(8)[..]);
+        assert!(noise(0).is_empty());
+    }
+
+    #[test]
+    fn noise_uses_every_byte_value_evenly() {
+        // 1 MiB: 4096 of each value expected; the fixed sequence stays within 4% of that.
+        let mut counts = [0u32; 256];
+        for byte in noise(1 << 20) {
+            counts[usize::from(byte)] += 1;
+        }
+        assert!(
+            counts
+                .iter()
+                .all(|&count| (3 * 4096 / 4..=5 * 4096 / 4).contains(&count)),
+            "{counts:?}"
+        );
     }
 
     #[test]

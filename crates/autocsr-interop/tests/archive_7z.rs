@@ -165,16 +165,7 @@ fn unencrypted_7z_is_refused() {
 /// no content stream at all, incompressible data over several LZMA2 chunks, a nested name.
 fn edge_shapes() -> Vec<(&'static str, Vec<autocsr_archive::Entry>)> {
     use autocsr_archive::Entry;
-    // xorshift64: incompressible, reproducible.
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    let noise: Vec<u8> = (0..3 * 1024 * 1024 + 17)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state.to_le_bytes()[0]
-        })
-        .collect();
+    let noise = autocsr_interop::noise(3 * 1024 * 1024 + 17);
     vec![
         (
             "an empty file between two others",

@@ -31,6 +31,35 @@ pub const MIN_REVEAL_WINDOW: Duration = Duration::from_secs(1);
 
 /// What a customer ordered: names, key type, archive format and how long the unlock code
 /// may be revealed.
+///
+/// Built with `new` and the `with_*` methods; nothing is checked until the order runs
+/// (or the host calls [`check_reveal_window`] early).
+///
+/// ```
+/// use std::time::Duration;
+/// use autocsr::OrderRequest;
+/// use autocsr::archive::ArchiveFormat;
+/// use autocsr::keygen::KeyAlgorithm;
+///
+/// let request = OrderRequest::new("example.com")
+///     .with_name("www.example.com")
+///     .with_name("WWW.example.com") // a repeat, ignoring ASCII case: dropped
+///     .with_key(KeyAlgorithm::EcdsaP256)
+///     .with_format(ArchiveFormat::SevenZ)
+///     .with_reveal_window(Duration::from_secs(2 * 24 * 60 * 60));
+/// assert_eq!(request.names(), ["example.com", "www.example.com"]);
+/// assert_eq!(request.common_name(), Some("example.com"));
+///
+/// // The defaults: RSA-2048, zip, seven days.
+/// let defaults = OrderRequest::new("example.org");
+/// assert_eq!(defaults.key(), KeyAlgorithm::Rsa2048);
+/// assert_eq!(defaults.format(), ArchiveFormat::Zip);
+/// assert_eq!(defaults.reveal_window(), autocsr::DEFAULT_REVEAL_WINDOW);
+///
+/// // A name longer than 64 characters is a subjectAltName only, with no common name.
+/// let long = format!("{}.example.com", "a".repeat(60));
+/// assert_eq!(OrderRequest::new(long).common_name(), None);
+/// ```
 #[derive(Debug, Clone)]
 pub struct OrderRequest {
     domain: String,
@@ -190,6 +219,21 @@ impl OrderRequest {
 ///
 /// # Errors
 /// [`Error::InvalidRequest`] saying which rule the window breaks.
+///
+/// ```
+/// use std::time::Duration;
+/// use autocsr::{Error, check_reveal_window};
+///
+/// assert!(check_reveal_window(Duration::from_secs(7 * 24 * 60 * 60)).is_ok());
+/// assert!(check_reveal_window(autocsr::MAX_REVEAL_WINDOW).is_ok());
+/// for refused in [
+///     Duration::ZERO,
+///     autocsr::MAX_REVEAL_WINDOW + Duration::from_secs(1),
+///     Duration::from_millis(1500), // not whole seconds
+/// ] {
+///     assert!(matches!(check_reveal_window(refused), Err(Error::InvalidRequest(_))));
+/// }
+/// ```
 pub fn check_reveal_window(window: Duration) -> Result<(), Error> {
     if window < MIN_REVEAL_WINDOW {
         return Err(Error::InvalidRequest(
@@ -215,6 +259,16 @@ pub fn check_reveal_window(window: Duration) -> Result<(), Error> {
 ///
 /// # Errors
 /// [`Error::InvalidRequest`].
+///
+/// ```
+/// use autocsr::{Error, check_order_id};
+///
+/// assert!(check_order_id("shop-2026.12:4711").is_ok());
+/// assert!(check_order_id(&"a".repeat(128)).is_ok());
+/// for refused in ["", "../etc/passwd", "two words", "caf\u{e9}", &"a".repeat(129)] {
+///     assert!(matches!(check_order_id(refused), Err(Error::InvalidRequest(_))));
+/// }
+/// ```
 pub fn check_order_id(order_id: &str) -> Result<(), Error> {
     autocsr_credential::record::validate_order_id(order_id).map_err(|_| {
         Error::InvalidRequest(
@@ -406,6 +460,30 @@ where
     ///
     /// # Errors
     /// As [`AutoCsr::order_with_id`], plus [`Error::Randomness`].
+    ///
+    /// ```
+    /// use autocsr::archive::{ArchiveFormat, Limits};
+    /// use autocsr::keygen::KeyAlgorithm;
+    /// use autocsr::{Error, KEY_ENTRY, OrderRequest};
+    ///
+    /// let pipeline = autocsr::defaults::in_memory();
+    /// let request = OrderRequest::new("example.com")
+    ///     .with_key(KeyAlgorithm::EcdsaP256)
+    ///     .with_format(ArchiveFormat::Zip);
+    /// let order = pipeline.order(&request)?;
+    ///
+    /// // The code opens the archive, and the archive holds the key for the CSR.
+    /// let password = order.unlock_code().reveal();
+    /// let opened = autocsr::archive::open(order.archive(), &password, &Limits::default())?;
+    /// let key = opened.entries().iter().find(|entry| entry.name() == KEY_ENTRY);
+    /// assert!(key.is_some_and(|key| key.data().starts_with(b"-----BEGIN PRIVATE KEY-----")));
+    /// assert!(order.csr_pem().starts_with("-----BEGIN CERTIFICATE REQUEST-----"));
+    ///
+    /// // A name the policy refuses costs no key, and nothing is stored.
+    /// let refused = pipeline.order(&OrderRequest::new("*.com"));
+    /// assert!(matches!(refused, Err(Error::PolicyRefused { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn order(&self, request: &OrderRequest) -> Result<Order, Error> {
         let order_id = OrderId::generate()?;
         self.order_with_id(order_id.as_str(), request)
@@ -551,6 +629,29 @@ where
     /// # Errors
     /// [`Error::Store`] (for instance the order id already has a code); the code is then
     /// wiped with the sealed order.
+    ///
+    /// ```
+    /// use autocsr::OrderRequest;
+    /// use autocsr::keygen::KeyAlgorithm;
+    ///
+    /// let pipeline = autocsr::defaults::in_memory();
+    /// let request = OrderRequest::new("example.com").with_key(KeyAlgorithm::EcdsaP256);
+    /// let sealed = pipeline.seal_with_id("shop-4711", &request)?;
+    ///
+    /// // The host writes the archive and the CSR where the customer will find them ...
+    /// let mut written = Vec::new();
+    /// written.extend_from_slice(sealed.archive());
+    ///
+    /// // ... and only then stores the code, which it shows once on the order page.
+    /// let order = pipeline.store(sealed)?;
+    /// assert_eq!(order.archive(), written);
+    /// assert!(pipeline.vault().reveal("shop-4711").is_ok());
+    ///
+    /// // The vault holds one code per order id.
+    /// let again = pipeline.seal_with_id("shop-4711", &request)?;
+    /// assert!(matches!(pipeline.store(again), Err(autocsr::Error::Store(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn store(&self, sealed: SealedOrder) -> Result<Order, Error> {
         let expires_at = self
             .vault
