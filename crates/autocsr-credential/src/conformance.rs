@@ -2,7 +2,8 @@
 //! `conformance`).
 //!
 //! A host that brings its own stores runs [`run_all`] against them in its tests; this
-//! crate's memory and SQLite stores run the same suite (`tests/conformance.rs`). Every check drives the stores through
+//! crate's memory and SQLite stores run the same suite (`tests/conformance.rs`), and so do
+//! the PostgreSQL stores of `autocsr-credential-postgres` against a real server. Every check drives the stores through
 //! their traits (and through a [`Vault`] on top) with a [`ManualClock`], and returns a
 //! [`Failure`] naming the promise that broke instead of panicking.
 //!
