@@ -207,11 +207,20 @@ fn connect(url: &str, options: &Options, schema: &Schema) -> Result<Pool<Manager
 
 /// Creates or upgrades one store's tables in one transaction, serialised with every other
 /// opener of the same schema (either store) by a transaction-level advisory lock, so
-/// concurrent first opens from several servers are safe. A newer schema is refused.
+/// concurrent first opens from several servers are safe. A newer schema is refused. A
+/// schema already at this version is only read, so a role without CREATE rights (only the
+/// grants its store needs) can open it.
 fn migrate(client: &mut postgres::Client, schema_name: &str, schema: &Schema) -> Result<(), Error> {
     let s = format!("\"{schema_name}\"");
     let version_table = format!("{s}.{}_schema_version", schema.component);
+    let latest = schema.latest();
     let mut tx = client.transaction().map_err(db)?;
+    if let Some(current) = read_version(&mut tx, &version_table)? {
+        refuse_newer(current, latest)?;
+        if current == latest {
+            return tx.commit().map_err(db);
+        }
+    }
     // One lock per schema, not per store: a record store and a key store opened into the
     // same new schema at once would otherwise race on CREATE SCHEMA.
     let lock_name = format!("autocsr-credential:{schema_name}");
@@ -222,21 +231,9 @@ fn migrate(client: &mut postgres::Client, schema_name: &str, schema: &Schema) ->
          CREATE TABLE IF NOT EXISTS {version_table} (version INTEGER NOT NULL)"
     ))
     .map_err(db)?;
-    let current: i32 = tx
-        .query_one(
-            &format!("SELECT COALESCE(MAX(version), 0) FROM {version_table}"),
-            &[],
-        )
-        .map_err(db)?
-        .try_get(0)
-        .map_err(db)?;
-    let latest = schema.latest();
-    if current > latest {
-        return Err(Error::UnsupportedSchema {
-            found: i64::from(current),
-            supported: i64::from(latest),
-        });
-    }
+    // Read again under the lock: another opener may have migrated meanwhile.
+    let current = read_version(&mut tx, &version_table)?.unwrap_or(0);
+    refuse_newer(current, latest)?;
     for migration in schema.migrations.iter().filter(|m| m.version > current) {
         tx.batch_execute(&migration.sql.replace("{s}", &s))
             .map_err(db)?;
@@ -251,6 +248,40 @@ fn migrate(client: &mut postgres::Client, schema_name: &str, schema: &Schema) ->
         .map_err(db)?;
     }
     tx.commit().map_err(db)
+}
+
+/// The schema version, or `None` if the version table does not exist (yet).
+fn read_version(
+    tx: &mut postgres::Transaction<'_>,
+    version_table: &str,
+) -> Result<Option<i32>, Error> {
+    let exists: bool = tx
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&version_table])
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
+    if !exists {
+        return Ok(None);
+    }
+    let version: i32 = tx
+        .query_one(
+            &format!("SELECT COALESCE(MAX(version), 0) FROM {version_table}"),
+            &[],
+        )
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
+    Ok(Some(version))
+}
+
+fn refuse_newer(current: i32, latest: i32) -> Result<(), Error> {
+    if current > latest {
+        return Err(Error::UnsupportedSchema {
+            found: i64::from(current),
+            supported: i64::from(latest),
+        });
+    }
+    Ok(())
 }
 
 fn get(pool: &Pool<Manager>) -> Result<PooledConnection<Manager>, Error> {

@@ -332,3 +332,96 @@ fn with_dbname(url: &str, dbname: &str) -> String {
         .expect("AUTOCSR_PG_URL in URL form (postgresql://.../dbname)");
     format!("{head}/{dbname}{tail}")
 }
+
+/// `url` connecting as another role (the `user` query parameter wins over the URL's).
+fn with_user(url: &str, user: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}user={user}")
+}
+
+fn sqlstate_of(error: &Error) -> String {
+    std::error::Error::source(error)
+        .map(ToString::to_string)
+        .unwrap_or_default()
+}
+
+/// Records and keys under two roles that each hold only the grants the README lists: the
+/// vault works, and neither role can touch the other's table.
+#[test]
+fn each_store_works_under_a_role_with_only_its_own_grants() {
+    let Some(url) = pg_url() else { return };
+    let (rs, ks) = (unique("r"), unique("k"));
+    // The owner creates the tables once.
+    PostgresRecordStore::connect_with(&url, &options(&rs, 1_000)).unwrap();
+    PostgresKeyStore::connect_with(&url, KeyProtection::HazmatRawKeys, &options(&ks, 1_000))
+        .unwrap();
+    let (record_role, key_role) = (unique("rrole"), unique("krole"));
+    let mut client = admin(&url);
+    client
+        .batch_execute(&format!(
+            "CREATE ROLE {record_role} LOGIN; CREATE ROLE {key_role} LOGIN;
+             GRANT USAGE ON SCHEMA {rs} TO {record_role};
+             GRANT SELECT ON {rs}.records_schema_version TO {record_role};
+             GRANT SELECT, INSERT, UPDATE, DELETE ON {rs}.records TO {record_role};
+             GRANT USAGE ON SCHEMA {ks} TO {key_role};
+             GRANT SELECT ON {ks}.record_keys_schema_version TO {key_role};
+             GRANT SELECT, INSERT, UPDATE, DELETE ON {ks}.record_keys TO {key_role};"
+        ))
+        .unwrap();
+    let (records_url, keys_url) = (with_user(&url, &record_role), with_user(&url, &key_role));
+    let who: String = admin(&records_url)
+        .query_one("SELECT current_user::text", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        who, record_role,
+        "the URL's user parameter is the role used"
+    );
+    {
+        let records = Arc::new(
+            PostgresRecordStore::connect_with(&records_url, &options(&rs, 1_000)).unwrap(),
+        );
+        let keys = Arc::new(
+            PostgresKeyStore::connect_with(
+                &keys_url,
+                KeyProtection::HazmatRawKeys,
+                &options(&ks, 1_000),
+            )
+            .unwrap(),
+        );
+        let clock = Arc::new(ManualClock::new(std::time::SystemTime::now()).unwrap());
+        let vault = Vault::new(records, keys).with_clock(clock.clone());
+        let issued = vault.issue("order-a", Duration::from_secs(60)).unwrap();
+        vault.issue("order-b", Duration::from_secs(60)).unwrap();
+        assert_eq!(vault.reveal("order-a").unwrap().code, issued.code);
+        vault.revoke("order-b").unwrap();
+        clock.advance(Duration::from_secs(60));
+        let report = vault.purge().unwrap();
+        assert_eq!((report.records_destroyed, report.keys_destroyed), (2, 1));
+    }
+    let refused = |url: &str, sql: &str| {
+        let Err(error) = admin(url).batch_execute(sql) else {
+            panic!("{sql} was allowed");
+        };
+        assert_eq!(
+            error.code(),
+            Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+            "{sql}"
+        );
+    };
+    refused(&records_url, &format!("SELECT * FROM {ks}.record_keys"));
+    refused(&keys_url, &format!("SELECT * FROM {rs}.records"));
+    refused(&keys_url, &format!("DELETE FROM {rs}.records"));
+    refused(&records_url, &format!("DELETE FROM {ks}.record_keys"));
+    // Such a role cannot create a new schema: a clear refusal when it tries.
+    let error =
+        PostgresRecordStore::connect_with(&records_url, &options(&unique("n"), 1_000)).unwrap_err();
+    assert!(sqlstate_of(&error).contains("42501"), "{error:?}");
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA {rs} CASCADE; DROP SCHEMA {ks} CASCADE;
+             DROP OWNED BY {record_role}; DROP OWNED BY {key_role};
+             DROP ROLE {record_role}; DROP ROLE {key_role};"
+        ))
+        .unwrap();
+}
