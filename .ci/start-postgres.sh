@@ -28,6 +28,10 @@ trap stop_postgres EXIT
 
 "${pg_run[@]}" "$pg_bin/initdb" -D "$pg_root/data" -U postgres --auth=trust \
   --no-instructions >/dev/null
+# Trust on the private socket, except one role whose password is checked, so the tests can
+# prove a wrong password is a clean error.
+printf '%s\n' 'local all autocsr_password_check scram-sha-256' 'local all all trust' \
+  >"$pg_root/data/pg_hba.conf"
 # No TCP at all: the socket directory is private to this run.
 "${pg_run[@]}" "$pg_bin/pg_ctl" -D "$pg_root/data" -l "$pg_root/server.log" -w \
   -o "-k $pg_root -c listen_addresses='' -c max_connections=200" start >/dev/null

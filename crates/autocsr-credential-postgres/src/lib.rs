@@ -226,9 +226,23 @@ fn migrate(client: &mut postgres::Client, schema_name: &str, schema: &Schema) ->
     let lock_name = format!("autocsr-credential:{schema_name}");
     tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&lock_name])
         .map_err(db)?;
+    // CREATE SCHEMA asks for the database's CREATE right even when the schema exists, so
+    // it is only issued for a missing one: a role that owns a schema a DBA made for it can
+    // create its tables there without any right on the database.
+    let schema_exists: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+            &[&schema_name],
+        )
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
+    if !schema_exists {
+        tx.batch_execute(&format!("CREATE SCHEMA {s}"))
+            .map_err(db)?;
+    }
     tx.batch_execute(&format!(
-        "CREATE SCHEMA IF NOT EXISTS {s};
-         CREATE TABLE IF NOT EXISTS {version_table} (version INTEGER NOT NULL)"
+        "CREATE TABLE IF NOT EXISTS {version_table} (version INTEGER NOT NULL)"
     ))
     .map_err(db)?;
     // Read again under the lock: another opener may have migrated meanwhile.
