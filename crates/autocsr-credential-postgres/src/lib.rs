@@ -29,11 +29,12 @@ pub struct Options {
     /// The PostgreSQL schema holding this store's tables (created if missing). Letters,
     /// digits and `_`, starting with a letter or `_`, at most 63 bytes.
     pub schema: String,
-    /// Connections the pool keeps at most.
+    /// Connections the pool keeps at most (at least 1; 8 by default).
     pub max_connections: u32,
-    /// How long a call waits for a pooled connection, and a new connection for the server.
+    /// How long a call waits for a pooled connection, and a new connection for the server
+    /// (more than zero; 10 s by default; a `connect_timeout` in the URL wins for the latter).
     pub connect_timeout: Duration,
-    /// Rows one purge transaction deletes at most ([`DEFAULT_PURGE_BATCH`]).
+    /// Rows one purge transaction deletes at most (at least 1; [`DEFAULT_PURGE_BATCH`]).
     pub purge_batch: i64,
 }
 
@@ -182,9 +183,10 @@ const KEY_SCHEMA: Schema = Schema {
 /// made directly so a wrong URL, password or database fails at once with its own error.
 fn connect(url: &str, options: &Options, schema: &Schema) -> Result<Pool<Manager>, Error> {
     check_schema(&options.schema)?;
-    if options.purge_batch < 1 || options.max_connections < 1 {
+    // r2d2 panics on a zero pool size or timeout: refuse them here as bad input.
+    if options.purge_batch < 1 || options.max_connections < 1 || options.connect_timeout.is_zero() {
         return Err(config_err(
-            "purge_batch and max_connections must be at least 1",
+            "purge_batch and max_connections must be at least 1, connect_timeout more than zero",
         ));
     }
     let mut config = Config::from_str(url).map_err(|_| config_err("malformed PostgreSQL URL"))?;

@@ -266,6 +266,21 @@ fn bad_input_is_a_typed_error_not_a_panic_or_a_hang() {
         );
     }
     assert!(PostgresRecordStore::connect_with(&url, &options("ok_schema", 0)).is_err());
+    for bad in [
+        Options {
+            max_connections: 0,
+            ..Options::default()
+        },
+        Options {
+            connect_timeout: Duration::ZERO,
+            ..Options::default()
+        },
+    ] {
+        assert!(matches!(
+            PostgresKeyStore::connect_with(&url, KeyProtection::HazmatRawKeys, &bad),
+            Err(Error::Storage(_))
+        ));
+    }
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "no call may hang"
