@@ -7,6 +7,8 @@ pub use secrecy;
 pub use zeroize;
 
 mod code;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 pub mod record;
 #[cfg(feature = "sqlite")]

@@ -10,20 +10,48 @@ use zeroize::Zeroizing;
 use crate::Error;
 use crate::record::{KeyId, RecordBody, StoredRecord, from_millis, to_millis};
 
-/// Where credential records live. Each method must be one atomic step (one transaction).
+/// Where credential records live.
+///
+/// The vault decides every rule: it encrypts, binds, validates and reads the clock. A
+/// store does not move opaque rows, though; it owns these checks, because each must happen
+/// in the same atomic step as the write it guards (between a vault's read and its write,
+/// another server may reveal, revoke or purge, and time moves on):
+///
+/// - [`insert_all`](Self::insert_all): uniqueness of the order id, all or nothing.
+/// - [`count_reveal`](Self::count_reveal): "still sealed and `expires_at_ms > now_ms`"
+///   (strictly greater: at the expiry millisecond the code is already expired), then `+1`.
+/// - [`destroy`](Self::destroy): "still sealed" (compare-and-set; exactly one of several
+///   concurrent destroys wins).
+/// - [`purge_expired`](Self::purge_expired): `expires_at_ms <= now_ms` (the same edge:
+///   everything that can no longer be revealed), each record deleted exactly once.
+///
+/// `now_ms` is the vault's clock (ms since 1970, UTC); a store compares with it and never
+/// with a clock of its own (a database's `now()`), so every server agrees with the vault
+/// that decided. Stores return exactly what was stored: [`load`](Self::load) gives back
+/// every field and byte [`insert_all`](Self::insert_all) got (plus the count and
+/// tombstones), so the vault can detect tampering. The `conformance` feature's suite
+/// (`autocsr_credential::conformance`) checks every edge here, including the exact expiry
+/// millisecond; run it against your store.
+///
+/// Each method must be one atomic step: for concurrent callers (in every process that opens
+/// the store) and across a crash. A store that keeps one file per record can give the first
+/// with a lock (one process only) but not the second for a batch: see the crate README,
+/// "Writing a store", for what it may relax. [`StoredRecord::encode`] is a stable format for
+/// a given [`FORMAT_VERSION`](crate::record::FORMAT_VERSION) such a store may persist.
 ///
 /// Records hold only ciphertext; a copy of this store is useless without the key store, and
-/// a record whose key was destroyed is useless to everyone. The vault decides every rule;
-/// the edges a store must repeat (for atomicity under races) are spelled out per method.
+/// a record whose key was destroyed is useless to everyone.
 pub trait RecordStore: Send + Sync {
     /// Inserts every record, or none: [`Error::AlreadyExists`] if any order id is taken
-    /// (in the store or twice in `records`).
+    /// (in the store or twice in `records`), also when another server inserts the same id
+    /// at the same moment (a unique constraint, not a check-then-insert). The vault only
+    /// inserts sealed records with a reveal count of 0.
     ///
     /// # Errors
     /// [`Error::AlreadyExists`], or a storage error.
     fn insert_all(&self, records: &[StoredRecord]) -> Result<(), Error>;
 
-    /// The record for `order_id`, if any.
+    /// The record for `order_id`, if any, exactly as stored.
     ///
     /// # Errors
     /// A storage or decoding error.
@@ -31,20 +59,30 @@ pub trait RecordStore: Send + Sync {
 
     /// Adds one to the reveal count (saturating at `i64::MAX`, the largest count every
     /// store can hold) if the record is still sealed and `expires_at_ms > now_ms`,
-    /// returning the new count; `None` otherwise.
+    /// returning the new count; `None` otherwise (missing, a tombstone, or at or after its
+    /// expiry), changing nothing. One atomic step (`UPDATE … WHERE … RETURNING`): concurrent
+    /// calls each get their own new count and none is lost. The vault calls it after it
+    /// decrypted the code and only returns the code if this says `Some`, so this edge is
+    /// what keeps a reveal racing the expiry, a revoke or a purge from succeeding.
     ///
     /// # Errors
     /// A storage error.
     fn count_reveal(&self, order_id: &str, now_ms: u64) -> Result<Option<u64>, Error>;
 
-    /// Replaces a still-sealed record's body with `tombstone` (destroying the ciphertext).
-    /// Returns false if the record is missing or already a tombstone.
+    /// Replaces a still-sealed record's body with `tombstone` (destroying the ciphertext),
+    /// keeping every other field. Returns false, changing nothing, if the record is missing
+    /// or already a tombstone: a compare-and-set, so of concurrent destroys exactly one
+    /// returns true.
     ///
     /// # Errors
     /// A storage error.
     fn destroy(&self, order_id: &str, tombstone: &RecordBody) -> Result<bool, Error>;
 
-    /// Deletes every record with `expires_at_ms <= now_ms`, returning their order ids.
+    /// Deletes every record with `expires_at_ms <= now_ms` (sealed records and tombstones
+    /// alike), returning their order ids. Concurrent purges return each deleted id exactly
+    /// once between them; a repeat returns nothing new. May work in batches (several
+    /// transactions) as long as each record is deleted exactly once and a failure part-way
+    /// leaves the rest for the next call.
     ///
     /// # Errors
     /// A storage error.
@@ -73,19 +111,30 @@ impl core::fmt::Debug for StoredKey {
 
 /// Where record keys live: one per record, apart from the records, never backed up.
 ///
-/// Key blobs are opaque: raw 32-byte keys, or whatever a [`KeyWrapper`] made of them.
+/// Each entry is a [`StoredKey`]: a random 128-bit [`KeyId`] (the record names it; it is
+/// not secret and says nothing), the **expiry of the record the key opens**
+/// (`expires_at_ms`, ms since 1970, UTC: not an epoch number and not a period), and the key
+/// blob. Blobs are opaque: raw 32-byte keys, or whatever a [`KeyWrapper`] made of them; a
+/// store returns them byte for byte. A key must survive until its expiry and be destroyed
+/// by the first [`destroy_expired`](Self::destroy_expired) whose `now_ms >= expires_at_ms`
+/// (the same edge as [`RecordStore::purge_expired`]), whether or not its record exists (a
+/// crash between the two writes of an issue leaves such orphans). Like the record store, a
+/// key store compares with the `now_ms` it is given, never its own clock, and each method
+/// is one atomic step; the `conformance` suite checks both.
+///
 /// "Destroy" means the bytes are gone from this store's files when the method returns
 /// `Ok`: a store that cannot promise that yet returns [`Error::ShreddingIncomplete`] and
 /// finishes on the next call, and one whose deletes leave copies (a database with MVCC, WAL
 /// archives or backups) must only ever hold blobs wrapped by a destroying [`KeyWrapper`].
 pub trait KeyStore: Send + Sync {
-    /// Inserts every key, or none: [`Error::AlreadyExists`] if an id is taken.
+    /// Inserts every key, or none: [`Error::AlreadyExists`] if an id is taken (in the
+    /// store, twice in `keys`, or by a concurrent insert).
     ///
     /// # Errors
     /// [`Error::AlreadyExists`], or a storage error.
     fn insert_all(&self, keys: &[StoredKey]) -> Result<(), Error>;
 
-    /// The key blob for `id`, if it still exists.
+    /// The key blob for `id`, exactly as inserted, if it still exists.
     ///
     /// # Errors
     /// A storage error.
@@ -99,7 +148,8 @@ pub trait KeyStore: Send + Sync {
     fn destroy(&self, ids: &[KeyId]) -> Result<u64, Error>;
 
     /// Destroys every key with `expires_at_ms <= now_ms` (the same edge as
-    /// [`RecordStore::purge_expired`]), orphans included, returning how many.
+    /// [`RecordStore::purge_expired`]), orphans included, returning how many. Concurrent
+    /// calls destroy (and count) each key exactly once between them.
     ///
     /// # Errors
     /// [`Error::ShreddingIncomplete`] (retry), or a storage error.

@@ -1,0 +1,493 @@
+//! The PostgreSQL stores against a real server (`AUTOCSR_PG_URL`): the conformance suite,
+//! schema creation and migration, bad input, separate databases.
+//!
+//! Without `AUTOCSR_PG_URL` every test prints a loud `SKIPPED:` notice and passes, unless
+//! `AUTOCSR_REQUIRE_INTEROP=1`, which makes that a failure (`.ci/run` starts a server).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr,
+    reason = "test helpers outside #[test] fns: a failure should abort the test"
+)]
+
+use std::io::Write;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use autocsr_credential::conformance::{self, Harness, Stores};
+use autocsr_credential::{Error, KeyStore, ManualClock, RecordStore, Vault};
+use autocsr_credential_postgres::{KeyProtection, Options, PostgresKeyStore, PostgresRecordStore};
+
+/// The server's URL, or `None` after a `SKIPPED:` notice (a panic under
+/// `AUTOCSR_REQUIRE_INTEROP=1`).
+fn pg_url() -> Option<String> {
+    match std::env::var("AUTOCSR_PG_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            if std::env::var("AUTOCSR_REQUIRE_INTEROP").is_ok_and(|v| v == "1") {
+                panic!(
+                    "AUTOCSR_PG_URL is not set, and AUTOCSR_REQUIRE_INTEROP=1 requires PostgreSQL (run .ci/run, or source .ci/start-postgres.sh)"
+                );
+            }
+            // Straight to stderr, past the test harness's capture, so it shows in every run.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: PostgreSQL tests need AUTOCSR_PG_URL (source .ci/start-postgres.sh; set AUTOCSR_REQUIRE_INTEROP=1 to make this a failure)"
+            );
+            None
+        }
+    }
+}
+
+fn admin(url: &str) -> postgres::Client {
+    postgres::Config::from_str(url)
+        .unwrap()
+        .connect(postgres::NoTls)
+        .unwrap()
+}
+
+/// A schema name no other test or run uses.
+fn unique(tag: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "t{}_{}_{nanos}_{tag}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+fn options(schema: &str, purge_batch: i64) -> Options {
+    Options {
+        schema: schema.to_owned(),
+        purge_batch,
+        ..Options::default()
+    }
+}
+
+/// Each check gets its own pair of schemas (records and keys apart); a second handle is a
+/// second pool, as a second application server would open. Drops its schemas at the end.
+struct PgHarness {
+    url: String,
+    purge_batch: i64,
+    schemas: Mutex<Vec<(String, String)>>,
+}
+
+impl PgHarness {
+    fn new(url: &str, purge_batch: i64) -> Self {
+        Self {
+            url: url.to_owned(),
+            purge_batch,
+            schemas: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn open(&self, records: &str, keys: &str) -> Result<Stores, Error> {
+        Ok(Stores {
+            records: Arc::new(PostgresRecordStore::connect_with(
+                &self.url,
+                &options(records, self.purge_batch),
+            )?),
+            keys: Arc::new(PostgresKeyStore::connect_with(
+                &self.url,
+                KeyProtection::HazmatRawKeys,
+                &options(keys, self.purge_batch),
+            )?),
+        })
+    }
+}
+
+impl Harness for PgHarness {
+    fn fresh(&self) -> Result<Stores, Error> {
+        let (records, keys) = (unique("r"), unique("k"));
+        let stores = self.open(&records, &keys)?;
+        self.schemas.lock().unwrap().push((records, keys));
+        Ok(stores)
+    }
+
+    // The suite asks for second handles right after `fresh`, onto the stores it just made.
+    fn connect_again(&self, _stores: &Stores) -> Result<Stores, Error> {
+        let (records, keys) = self.schemas.lock().unwrap().last().cloned().unwrap();
+        self.open(&records, &keys)
+    }
+}
+
+impl Drop for PgHarness {
+    fn drop(&mut self) {
+        let mut client = admin(&self.url);
+        for (records, keys) in self.schemas.lock().unwrap().drain(..) {
+            let _ = client.batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS \"{records}\" CASCADE; DROP SCHEMA IF EXISTS \"{keys}\" CASCADE"
+            ));
+        }
+    }
+}
+
+#[test]
+fn the_postgres_stores_pass_the_conformance_suite() {
+    let Some(url) = pg_url() else { return };
+    if let Err(failures) = conformance::run_all(&PgHarness::new(&url, 1_000)) {
+        panic!("{failures}");
+    }
+}
+
+/// Purge batches of 2 rows: concurrent purges run many small transactions side by side
+/// and must still destroy each record and key exactly once.
+#[test]
+fn the_suite_passes_with_tiny_purge_batches() {
+    let Some(url) = pg_url() else { return };
+    let harness = PgHarness::new(&url, 2);
+    for check in conformance::CHECKS
+        .iter()
+        .filter(|c| c.name.contains("purge"))
+    {
+        (check.run)(&harness).unwrap_or_else(|f| panic!("{f}"));
+    }
+}
+
+fn version_of(client: &mut postgres::Client, schema: &str, component: &str) -> i32 {
+    client
+        .query_one(
+            &format!("SELECT version FROM \"{schema}\".{component}_schema_version"),
+            &[],
+        )
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn the_schema_is_created_versioned_and_a_newer_one_refused() {
+    let Some(url) = pg_url() else { return };
+    let schema = unique("v");
+    let opts = options(&schema, 1_000);
+    PostgresRecordStore::connect_with(&url, &opts).unwrap();
+    // Keys may share a schema with records: each has its own version table.
+    PostgresKeyStore::connect_with(&url, KeyProtection::HazmatRawKeys, &opts).unwrap();
+    let mut client = admin(&url);
+    assert_eq!(version_of(&mut client, &schema, "records"), 1);
+    assert_eq!(version_of(&mut client, &schema, "record_keys"), 1);
+    // Opening again migrates nothing and keeps the data.
+    let store = PostgresRecordStore::connect_with(&url, &opts).unwrap();
+    assert_eq!(store.purge_expired(u64::MAX >> 12).unwrap().len(), 0);
+    client
+        .execute(
+            &format!("UPDATE \"{schema}\".records_schema_version SET version = 99"),
+            &[],
+        )
+        .unwrap();
+    assert!(matches!(
+        PostgresRecordStore::connect_with(&url, &opts),
+        Err(Error::UnsupportedSchema {
+            found: 99,
+            supported: 1
+        })
+    ));
+    // The key store's own version is untouched by the records' newer one.
+    PostgresKeyStore::connect_with(&url, KeyProtection::HazmatRawKeys, &opts).unwrap();
+    client
+        .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .unwrap();
+}
+
+#[test]
+fn concurrent_first_opens_of_one_schema_all_succeed() {
+    let Some(url) = pg_url() else { return };
+    let schema = unique("c");
+    let opts = options(&schema, 1_000);
+    let barrier = std::sync::Barrier::new(6);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6)
+            .map(|i| {
+                let (url, opts, barrier) = (&url, &opts, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    if i % 2 == 0 {
+                        PostgresRecordStore::connect_with(url, opts).map(|_| ())
+                    } else {
+                        PostgresKeyStore::connect_with(url, KeyProtection::HazmatRawKeys, opts)
+                            .map(|_| ())
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap().unwrap();
+        }
+    });
+    let mut client = admin(&url);
+    assert_eq!(version_of(&mut client, &schema, "records"), 1);
+    client
+        .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .unwrap();
+}
+
+#[test]
+fn bad_input_is_a_typed_error_not_a_panic_or_a_hang() {
+    let Some(url) = pg_url() else { return };
+    let started = Instant::now();
+    for bad in ["postgres://[::1", "not a url at all =", "postgresql://%zz"] {
+        assert!(
+            matches!(PostgresRecordStore::connect(bad), Err(Error::Storage(_))),
+            "{bad}"
+        );
+    }
+    // A database that does not exist: the server's own refusal, at once.
+    let missing =
+        PostgresRecordStore::connect(&with_dbname(&url, "autocsr_no_such_database")).unwrap_err();
+    let source = std::error::Error::source(&missing).unwrap().to_string();
+    assert!(source.contains("3D000"), "{source}");
+    // Nothing listening: refused, within the connect timeout.
+    let nobody = "postgresql://postgres@127.0.0.1:9/x?connect_timeout=2";
+    assert!(matches!(
+        PostgresRecordStore::connect(nobody),
+        Err(Error::Storage(_))
+    ));
+    for schema in [
+        "",
+        "Upper",
+        "a-b",
+        "pg_catalog",
+        "x\"; DROP TABLE y; --",
+        &"a".repeat(64),
+    ] {
+        assert!(
+            matches!(
+                PostgresRecordStore::connect_with(&url, &options(schema, 1)),
+                Err(Error::Storage(_))
+            ),
+            "schema {schema:?}"
+        );
+    }
+    assert!(PostgresRecordStore::connect_with(&url, &options("ok_schema", 0)).is_err());
+    for bad in [
+        Options {
+            max_connections: 0,
+            ..Options::default()
+        },
+        Options {
+            connect_timeout: Duration::ZERO,
+            ..Options::default()
+        },
+    ] {
+        assert!(matches!(
+            PostgresKeyStore::connect_with(&url, KeyProtection::HazmatRawKeys, &bad),
+            Err(Error::Storage(_))
+        ));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "no call may hang"
+    );
+}
+
+/// Records and keys in two different databases: the recommended layout.
+#[test]
+fn records_and_keys_can_live_in_different_databases() {
+    let Some(url) = pg_url() else { return };
+    let keys_db = unique("keysdb");
+    let mut client = admin(&url);
+    client
+        .batch_execute(&format!("CREATE DATABASE \"{keys_db}\""))
+        .unwrap();
+    let keys_url = with_dbname(&url, &keys_db);
+    {
+        let records_schema = unique("r");
+        let records = Arc::new(
+            PostgresRecordStore::connect_with(&url, &options(&records_schema, 1_000)).unwrap(),
+        );
+        let keys =
+            Arc::new(PostgresKeyStore::connect(&keys_url, KeyProtection::HazmatRawKeys).unwrap());
+        let clock = Arc::new(ManualClock::new(std::time::SystemTime::now()).unwrap());
+        let vault = Vault::new(records.clone(), keys.clone()).with_clock(clock.clone());
+        let issued = vault.issue("order-1", Duration::from_secs(3600)).unwrap();
+        assert_eq!(vault.reveal("order-1").unwrap().code, issued.code);
+        assert_eq!(keys.count().unwrap(), 1);
+        let mut in_keys_db = admin(&keys_url);
+        let n: i64 = in_keys_db
+            .query_one("SELECT COUNT(*) FROM autocsr.record_keys", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 1, "the key is in the keys database");
+        let n: i64 = client
+            .query_one(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'autocsr' AND table_name = 'record_keys'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 0, "no key table in the records database");
+        clock.advance(Duration::from_secs(3600));
+        let report = vault.purge().unwrap();
+        assert_eq!((report.records_destroyed, report.keys_destroyed), (1, 1));
+        client
+            .batch_execute(&format!("DROP SCHEMA \"{records_schema}\" CASCADE"))
+            .unwrap();
+    }
+    // The pools are dropped with the stores; now the database can go.
+    client
+        .batch_execute(&format!("DROP DATABASE \"{keys_db}\" WITH (FORCE)"))
+        .unwrap();
+}
+
+/// `url` naming another database (URL form: `.../dbname[?...]`).
+fn with_dbname(url: &str, dbname: &str) -> String {
+    let config = postgres::Config::from_str(url).unwrap();
+    let current = config
+        .get_dbname()
+        .expect("AUTOCSR_PG_URL names a database");
+    let (head, tail) = url
+        .split_once(&format!("/{current}"))
+        .expect("AUTOCSR_PG_URL in URL form (postgresql://.../dbname)");
+    format!("{head}/{dbname}{tail}")
+}
+
+/// `url` connecting as another role (the `user` query parameter wins over the URL's).
+fn with_user(url: &str, user: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}user={user}")
+}
+
+fn sqlstate_of(error: &Error) -> String {
+    std::error::Error::source(error)
+        .map(ToString::to_string)
+        .unwrap_or_default()
+}
+
+/// Records and keys under two roles that each hold only the grants the README lists: the
+/// vault works, and neither role can touch the other's table.
+#[test]
+fn each_store_works_under_a_role_with_only_its_own_grants() {
+    let Some(url) = pg_url() else { return };
+    let (rs, ks) = (unique("r"), unique("k"));
+    // The owner creates the tables once.
+    PostgresRecordStore::connect_with(&url, &options(&rs, 1_000)).unwrap();
+    PostgresKeyStore::connect_with(&url, KeyProtection::HazmatRawKeys, &options(&ks, 1_000))
+        .unwrap();
+    let (record_role, key_role) = (unique("rrole"), unique("krole"));
+    let mut client = admin(&url);
+    client
+        .batch_execute(&format!(
+            "CREATE ROLE {record_role} LOGIN; CREATE ROLE {key_role} LOGIN;
+             GRANT USAGE ON SCHEMA {rs} TO {record_role};
+             GRANT SELECT ON {rs}.records_schema_version TO {record_role};
+             GRANT SELECT, INSERT, UPDATE, DELETE ON {rs}.records TO {record_role};
+             GRANT USAGE ON SCHEMA {ks} TO {key_role};
+             GRANT SELECT ON {ks}.record_keys_schema_version TO {key_role};
+             GRANT SELECT, INSERT, UPDATE, DELETE ON {ks}.record_keys TO {key_role};"
+        ))
+        .unwrap();
+    let (records_url, keys_url) = (with_user(&url, &record_role), with_user(&url, &key_role));
+    let who: String = admin(&records_url)
+        .query_one("SELECT current_user::text", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        who, record_role,
+        "the URL's user parameter is the role used"
+    );
+    {
+        let records = Arc::new(
+            PostgresRecordStore::connect_with(&records_url, &options(&rs, 1_000)).unwrap(),
+        );
+        let keys = Arc::new(
+            PostgresKeyStore::connect_with(
+                &keys_url,
+                KeyProtection::HazmatRawKeys,
+                &options(&ks, 1_000),
+            )
+            .unwrap(),
+        );
+        let clock = Arc::new(ManualClock::new(std::time::SystemTime::now()).unwrap());
+        let vault = Vault::new(records, keys).with_clock(clock.clone());
+        let issued = vault.issue("order-a", Duration::from_secs(60)).unwrap();
+        vault.issue("order-b", Duration::from_secs(60)).unwrap();
+        assert_eq!(vault.reveal("order-a").unwrap().code, issued.code);
+        vault.revoke("order-b").unwrap();
+        clock.advance(Duration::from_secs(60));
+        let report = vault.purge().unwrap();
+        assert_eq!((report.records_destroyed, report.keys_destroyed), (2, 1));
+    }
+    let refused = |url: &str, sql: &str| {
+        let Err(error) = admin(url).batch_execute(sql) else {
+            panic!("{sql} was allowed");
+        };
+        assert_eq!(
+            error.code(),
+            Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+            "{sql}"
+        );
+    };
+    refused(&records_url, &format!("SELECT * FROM {ks}.record_keys"));
+    refused(&keys_url, &format!("SELECT * FROM {rs}.records"));
+    refused(&keys_url, &format!("DELETE FROM {rs}.records"));
+    refused(&records_url, &format!("DELETE FROM {ks}.record_keys"));
+    // Such a role cannot create a new schema: a clear refusal when it tries.
+    let error =
+        PostgresRecordStore::connect_with(&records_url, &options(&unique("n"), 1_000)).unwrap_err();
+    assert!(sqlstate_of(&error).contains("42501"), "{error:?}");
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA {rs} CASCADE; DROP SCHEMA {ks} CASCADE;
+             DROP OWNED BY {record_role}; DROP OWNED BY {key_role};
+             DROP ROLE {record_role}; DROP ROLE {key_role};"
+        ))
+        .unwrap();
+}
+
+/// A wrong password is the server's refusal (SQLSTATE 28P01), at once, and the password is
+/// in no error. Needs the role `autocsr_password_check` to be checked by password
+/// (`.ci/start-postgres.sh` sets that up); elsewhere it skips like a missing server.
+#[test]
+fn a_wrong_password_is_a_clean_error_that_never_shows_the_password() {
+    let Some(url) = pg_url() else { return };
+    let role = "autocsr_password_check";
+    let mut client = admin(&url);
+    client
+        .batch_execute(&format!(
+            "DO $$ BEGIN
+               IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+                 CREATE ROLE {role} LOGIN PASSWORD 'the-right-password';
+               END IF;
+             END $$;"
+        ))
+        .unwrap();
+    let wrong = format!("{}&password=Wr0ng-Secret-Passw0rd", with_user(&url, role));
+    let right = format!("{}&password=the-right-password", with_user(&url, role));
+    let schema = unique("pw");
+    client
+        .batch_execute(&format!("CREATE SCHEMA {schema} AUTHORIZATION {role}"))
+        .unwrap();
+    let started = Instant::now();
+    match PostgresRecordStore::connect_with(&wrong, &options(&schema, 1_000)) {
+        Ok(_) => {
+            // The server trusts this role: nothing to test here.
+            if std::env::var("AUTOCSR_REQUIRE_INTEROP").is_ok_and(|v| v == "1") {
+                panic!("the server does not check {role}'s password (use .ci/start-postgres.sh)");
+            }
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: the server does not check {role}'s password (use .ci/start-postgres.sh)"
+            );
+        }
+        Err(error) => {
+            let text = format!("{error} {error:?} {}", sqlstate_of(&error));
+            assert!(text.contains("28P01"), "{text}");
+            assert!(
+                !text.contains("Wr0ng-Secret"),
+                "the password leaked: {text}"
+            );
+            assert!(started.elapsed() < Duration::from_secs(10));
+            PostgresRecordStore::connect_with(&right, &options(&schema, 1_000)).unwrap();
+        }
+    }
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .unwrap();
+}
