@@ -677,3 +677,34 @@ fn postgres_table_copies_taken_before_purge_decrypt_nothing_after_it() {
         },
     );
 }
+
+#[test]
+fn many_threads_share_one_wrapper_and_one_key_per_period() {
+    with_token(
+        "many_threads_share_one_wrapper_and_one_key_per_period",
+        |module| {
+            let wrapper = open(module);
+            let base = ms(start());
+            let day = wrapper.period_ms();
+            std::thread::scope(|scope| {
+                for t in 0u8..4 {
+                    let wrapper = &wrapper;
+                    scope.spawn(move || {
+                        for i in 0u8..25 {
+                            let id =
+                                KeyId::from_bytes([t, i, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+                            let expiry = base + u64::from(i % 3) * day;
+                            let key = [t ^ i; 32];
+                            let blob = wrapper.wrap(&id, expiry, &key).unwrap();
+                            assert_eq!(&wrapper.unwrap(&id, expiry, &blob).unwrap()[..], &key);
+                        }
+                    });
+                }
+            });
+            // One process never creates a period's key twice.
+            let periods = wrapper.wrapping_key_periods().unwrap();
+            let first = period_end(base, day).unwrap();
+            assert_eq!(periods, vec![first, first + day, first + 2 * day]);
+        },
+    );
+}
