@@ -17,7 +17,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 fn keygen(c: &mut Criterion) {
     let mut group = c.benchmark_group("keygen");
-    for algorithm in KeyAlgorithm::ALL {
+    for algorithm in KeyAlgorithm::ALL.iter().copied() {
         if algorithm.rsa_bits().is_some() {
             // RSA keygen takes 50 ms to seconds and varies a lot with the primes found:
             // criterion's minimum sample size, and more time for the large sizes.
@@ -46,7 +46,7 @@ fn csr_signing(c: &mut Criterion) {
         .locality("London")
         .country("GB")
         .dns_names(["www.example.com", "example.com", "*.shop.example.com"]);
-    for algorithm in KeyAlgorithm::ALL {
+    for algorithm in KeyAlgorithm::ALL.iter().copied() {
         let key = PrivateKey::generate(algorithm).unwrap();
         group.bench_function(algorithm.as_str(), |b| {
             b.iter(|| black_box(&request).sign(&key).unwrap());

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
 pub use secrecy;
 pub use zeroize;
@@ -29,6 +30,7 @@ pub use options::{Limits, SEVENZ_KDF_POWER, SealOptions};
 
 /// The two archive formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ArchiveFormat {
     /// WinZip AES-256 zip (AE-2 for every entry: no plaintext CRC, Deflate). Opens in
     /// 7-Zip, WinRAR, libarchive (`bsdtar`) and pyzipper; **not** in Info-ZIP `unzip`, the
@@ -92,6 +94,7 @@ impl FromStr for ArchiveFormat {
 /// [`ArchiveFormat::from_str`] got something other than `zip` or `7z`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("unknown archive format (expected `zip` or `7z`)")]
+#[non_exhaustive]
 pub struct UnknownFormatName;
 
 /// Seals `entries` into an encrypted archive in memory.

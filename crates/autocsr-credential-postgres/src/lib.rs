@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ const STATE_REVOKED: i16 = 2;
 
 /// How a store connects: pool size, timeouts, schema, purge batch size.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Options {
     /// The PostgreSQL schema holding this store's tables (created if missing). Letters,
     /// digits and `_`, starting with a letter or `_`, at most 63 bytes.

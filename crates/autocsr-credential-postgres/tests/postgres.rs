@@ -65,11 +65,10 @@ fn unique(tag: &str) -> String {
 }
 
 fn options(schema: &str, purge_batch: i64) -> Options {
-    Options {
-        schema: schema.to_owned(),
-        purge_batch,
-        ..Options::default()
-    }
+    let mut options = Options::default();
+    options.schema = schema.to_owned();
+    options.purge_batch = purge_batch;
+    options
 }
 
 /// Each check gets its own pair of schemas (records and keys apart); a second handle is a
@@ -266,16 +265,11 @@ fn bad_input_is_a_typed_error_not_a_panic_or_a_hang() {
         );
     }
     assert!(PostgresRecordStore::connect_with(&url, &options("ok_schema", 0)).is_err());
-    for bad in [
-        Options {
-            max_connections: 0,
-            ..Options::default()
-        },
-        Options {
-            connect_timeout: Duration::ZERO,
-            ..Options::default()
-        },
-    ] {
+    let mut no_connections = Options::default();
+    no_connections.max_connections = 0;
+    let mut no_timeout = Options::default();
+    no_timeout.connect_timeout = Duration::ZERO;
+    for bad in [no_connections, no_timeout] {
         assert!(matches!(
             PostgresKeyStore::connect_with(&url, KeyProtection::HazmatRawKeys, &bad),
             Err(Error::Storage(_))

@@ -43,6 +43,9 @@ use crate::{
 };
 
 /// A record store and a key store to test, as one application server would hold them.
+// A harness's whole job is to hand over these two stores; a third store would have to be
+// supplied by every harness, a breaking change with or without `non_exhaustive`.
+#[allow(clippy::exhaustive_structs)]
 #[derive(Clone)]
 pub struct Stores {
     /// The record store.
@@ -89,6 +92,7 @@ where
 
 /// One broken promise: which check, and what it saw. Never holds a code or a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Failure {
     /// The check's name (one of [`CHECKS`]).
     pub check: &'static str,
@@ -105,6 +109,8 @@ impl core::fmt::Display for Failure {
 impl std::error::Error for Failure {}
 
 /// Every failure of a [`run_all`].
+// A newtype over the list: anything new about a failure belongs on `Failure`.
+#[allow(clippy::exhaustive_structs)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failures(pub Vec<Failure>);
 
@@ -130,6 +136,7 @@ impl std::error::Error for Failures {}
 
 /// One check of the suite.
 #[derive(Clone, Copy)]
+#[non_exhaustive]
 pub struct Check {
     /// Its name, as in the table above and in [`Failure::check`].
     pub name: &'static str,

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
+#![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
 pub use secrecy;
 pub use zeroize;

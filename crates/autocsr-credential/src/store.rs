@@ -90,6 +90,9 @@ pub trait RecordStore: Send + Sync {
 }
 
 /// A record key for the [`KeyStore`]: its id, when its record expires, and the key blob.
+// Every key store builds and persists every field: a new one must break each store's build
+// rather than be dropped silently, so this stays exhaustive.
+#[allow(clippy::exhaustive_structs)]
 pub struct StoredKey {
     /// The id the record names ([`StoredRecord::key_id`]).
     pub id: KeyId,
@@ -219,6 +222,8 @@ pub trait Clock: Send + Sync {
 }
 
 /// The operating system's clock.
+// Stateless by definition: the OS clock has nothing to configure.
+#[allow(clippy::exhaustive_structs)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;
 
@@ -285,6 +290,7 @@ pub enum AuditKind {
 
 /// One audit event: what, for which order, when.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AuditEvent {
     /// What happened.
     pub kind: AuditKind,
@@ -301,6 +307,8 @@ pub trait AuditSink: Send + Sync {
 }
 
 /// An audit sink that drops every event.
+// Stateless by definition: dropping every event has nothing to configure.
+#[allow(clippy::exhaustive_structs)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoAudit;
 

@@ -26,6 +26,7 @@ pub const MAX_WINDOW: Duration = Duration::from_millis(MAX_WINDOW_MS);
 
 /// A freshly issued credential: the code to seal the archive with, and when it expires.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct IssuedCredential {
     /// The unlock code (the archive password).
     pub code: UnlockCode,
@@ -35,6 +36,7 @@ pub struct IssuedCredential {
 
 /// A successful reveal.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Revealed {
     /// The unlock code.
     pub code: UnlockCode,
@@ -58,6 +60,7 @@ pub enum CredentialState {
 
 /// The state of one credential (read without decrypting anything).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Status {
     /// Available, expired or revoked.
     pub state: CredentialState,
@@ -72,6 +75,7 @@ pub struct Status {
 /// What a purge destroyed. A purge that fails part-way and is repeated counts only what
 /// the repeat destroyed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PurgeReport {
     /// Records deleted (expired ones and tombstones whose window has closed).
     pub records_destroyed: u64,

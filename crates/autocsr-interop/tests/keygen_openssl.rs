@@ -196,7 +196,7 @@ fn a_csr_for_a_name_too_long_for_a_common_name_verifies_without_one() {
 fn the_keys_public_half_equals_the_csrs() {
     let openssl = require_program!("openssl");
     let dir = tempfile::tempdir().unwrap();
-    for algorithm in KeyAlgorithm::ALL {
+    for algorithm in KeyAlgorithm::ALL.iter().copied() {
         let key = PrivateKey::generate(algorithm).unwrap();
         let csr = sample_csr(&key);
         let key_path = write(

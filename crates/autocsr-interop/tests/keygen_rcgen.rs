@@ -32,7 +32,7 @@ fn test_ca() -> Issuer<'static, KeyPair> {
 #[test]
 fn rcgen_issues_a_certificate_for_our_key_from_our_csr() {
     let ca = test_ca();
-    for algorithm in KeyAlgorithm::ALL {
+    for algorithm in KeyAlgorithm::ALL.iter().copied() {
         let key = PrivateKey::generate(algorithm).unwrap();
         let ip: IpAddr = "192.0.2.5".parse().unwrap();
         let csr = CsrRequest::new()

@@ -24,6 +24,7 @@ const ECDSA_WITH_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.84
 /// RSA keys use the public exponent 65537 and sign CSRs with PKCS#1 v1.5 and SHA-256;
 /// ECDSA keys sign with the hash that matches the curve (P-256/SHA-256, P-384/SHA-384).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum KeyAlgorithm {
     /// RSA with a 2048-bit modulus.
     Rsa2048,
@@ -39,7 +40,7 @@ pub enum KeyAlgorithm {
 
 impl KeyAlgorithm {
     /// Every algorithm, in the order of the names in [`KeyAlgorithm::as_str`].
-    pub const ALL: [KeyAlgorithm; 5] = [
+    pub const ALL: &'static [KeyAlgorithm] = &[
         KeyAlgorithm::Rsa2048,
         KeyAlgorithm::Rsa3072,
         KeyAlgorithm::Rsa4096,
@@ -102,7 +103,8 @@ impl FromStr for KeyAlgorithm {
     /// Parses the names of [`KeyAlgorithm::as_str`] (ASCII case-insensitive).
     fn from_str(name: &str) -> Result<Self> {
         KeyAlgorithm::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|algorithm| algorithm.as_str().eq_ignore_ascii_case(name))
             .ok_or_else(|| Error::UnknownAlgorithm {
                 name: name.to_owned(),

@@ -24,7 +24,7 @@ fn passphrase() -> SecretString {
 #[test]
 fn algorithm_names_round_trip() {
     let names = ["rsa2048", "rsa3072", "rsa4096", "p256", "p384"];
-    for (algorithm, name) in KeyAlgorithm::ALL.into_iter().zip(names) {
+    for (algorithm, name) in KeyAlgorithm::ALL.iter().copied().zip(names) {
         assert_eq!(algorithm.as_str(), name);
         assert_eq!(algorithm.to_string(), name);
         assert_eq!(name.parse::<KeyAlgorithm>().unwrap(), algorithm);
@@ -47,7 +47,7 @@ fn unknown_algorithm_names_are_refused() {
 
 #[test]
 fn every_algorithm_generates_from_the_os_rng_with_the_right_key() {
-    for algorithm in KeyAlgorithm::ALL {
+    for algorithm in KeyAlgorithm::ALL.iter().copied() {
         let key = PrivateKey::generate(algorithm).unwrap();
         assert_eq!(key.algorithm(), algorithm);
         let spki_der = key.public_key_der().unwrap();
@@ -102,7 +102,7 @@ fn the_callers_rng_is_the_one_used() {
 
 #[test]
 fn a_failing_rng_is_a_typed_error() {
-    for algorithm in KeyAlgorithm::ALL {
+    for algorithm in KeyAlgorithm::ALL.iter().copied() {
         let result = PrivateKey::try_generate_with_rng(algorithm, &mut FailingRng);
         assert!(matches!(result, Err(Error::Rng)), "{algorithm}: {result:?}");
     }
@@ -110,7 +110,7 @@ fn a_failing_rng_is_a_typed_error() {
 
 #[test]
 fn plain_pkcs8_round_trips_for_every_algorithm() {
-    for algorithm in KeyAlgorithm::ALL {
+    for algorithm in KeyAlgorithm::ALL.iter().copied() {
         let key = PrivateKey::generate_with_rng(algorithm, &mut TestRng::new(1)).unwrap();
         let der = key.to_pkcs8_der().unwrap();
         let from_der = PrivateKey::from_pkcs8_der(der.expose_secret()).unwrap();

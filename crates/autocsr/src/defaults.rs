@@ -62,6 +62,7 @@ impl NamePolicy for Policy {
 /// Generates the key in this process from the OS CSPRNG (`autocsr_keygen`), exports it as
 /// PKCS#8 PEM into a `SecretString`, and drops (zeroizes) the key object before returning.
 #[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
 pub struct LocalKeygen;
 
 impl LocalKeygen {

@@ -110,6 +110,16 @@ pub(crate) fn readme_text(facts: &ReadmeFacts<'_>) -> String {
             );
             let _ = writeln!(text, "  Utility and bsdtar (libarchive).");
         }
+        // A format added to the archive crate later: name it and point to 7-Zip, which
+        // opens every format that crate writes, until this text learns the details.
+        other => {
+            let _ = writeln!(
+                text,
+                "  It is an AES-256 encrypted .{} archive. It opens in 7-Zip",
+                other.extension()
+            );
+            let _ = writeln!(text, "  (https://www.7-zip.org, or the 7zz command).");
+        }
     }
     let _ = writeln!(text);
     let _ = writeln!(text, "Typing the code");

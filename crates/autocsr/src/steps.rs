@@ -19,6 +19,7 @@ pub use autocsr_policy::Severity;
 
 /// One finding about the requested names, owned so that any policy can produce it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NameFinding {
     /// Stable id, e.g. `name.wildcard_on_public_suffix`.
     pub id: String,
@@ -29,6 +30,15 @@ pub struct NameFinding {
 }
 
 impl NameFinding {
+    /// A finding as a [`NamePolicy`] outside this crate builds it.
+    pub fn new(id: impl Into<String>, severity: Severity, message: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            severity,
+            message: message.into(),
+        }
+    }
+
     /// True when this finding refuses the order.
     pub fn is_error(&self) -> bool {
         matches!(self.severity, Severity::Error)
@@ -45,6 +55,7 @@ pub trait NamePolicy {
 /// What the key maker is asked for: the key type and the CSR's subject and names, already
 /// accepted by the policy.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct CsrSpec<'a> {
     /// Key algorithm and size.
     pub key: KeyAlgorithm,

@@ -47,11 +47,11 @@ impl NamePolicy for Steps {
     fn check_names(&self, names: &[&str], common_name: Option<&str>) -> Vec<NameFinding> {
         let mut findings = NamePolicy::check_names(&Policy::default(), names, common_name);
         if self.fault == Fault::PolicyRefuses {
-            findings.push(NameFinding {
-                id: "test.injected".to_owned(),
-                severity: Severity::Error,
-                message: "injected refusal".to_owned(),
-            });
+            findings.push(NameFinding::new(
+                "test.injected",
+                Severity::Error,
+                "injected refusal",
+            ));
         }
         findings
     }
@@ -62,7 +62,7 @@ impl KeyMaker for Steps {
         if self.fault == Fault::KeygenFails {
             return Err("injected keygen failure".into());
         }
-        LocalKeygen.make_key_and_csr(spec)
+        LocalKeygen::default().make_key_and_csr(spec)
     }
 }
 
@@ -444,12 +444,12 @@ impl NamePolicy for Counting {
 impl KeyMaker for Counting {
     fn check_spec(&self, spec: &CsrSpec<'_>) -> Result<(), StepError> {
         Calls::bump(&self.calls.check_spec);
-        LocalKeygen.check_spec(spec)
+        LocalKeygen::default().check_spec(spec)
     }
 
     fn make_key_and_csr(&self, spec: &CsrSpec<'_>) -> Result<KeyAndCsr, StepError> {
         Calls::bump(&self.calls.keygen);
-        LocalKeygen.make_key_and_csr(spec)
+        LocalKeygen::default().make_key_and_csr(spec)
     }
 }
 
