@@ -3,6 +3,8 @@
 //! record expiry times, destroyed (`C_DestroyObject`) once its period has ended. See the
 //! README for the period, the mechanism and what this does and does not promise.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
 use std::collections::HashMap;
 use std::fmt;
@@ -184,8 +186,9 @@ impl Pkcs11Module {
     }
 }
 
-/// Settings of a [`HsmKeyWrapper`].
+/// Settings of a [`HsmKeyWrapper`]: [`HsmConfig::new`], then change the fields you need.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct HsmConfig {
     /// The label of the token holding the wrapping keys.
     pub token_label: String,

@@ -588,22 +588,19 @@ fn postgres_table_copies_taken_before_purge_decrypt_nothing_after_it() {
             let wrapper = open(module);
             let tag = format!("p{}", std::process::id());
             let schema = |name: &str| format!("{tag}_{name}");
+            let options = |schema: String| {
+                let mut options = Options::default();
+                options.schema = schema;
+                options
+            };
             let stores = |name: &str| {
-                let records = PostgresRecordStore::connect_with(
-                    &url,
-                    &Options {
-                        schema: schema(&format!("{name}_r")),
-                        ..Options::default()
-                    },
-                )
-                .unwrap();
+                let records =
+                    PostgresRecordStore::connect_with(&url, &options(schema(&format!("{name}_r"))))
+                        .unwrap();
                 let keys = PostgresKeyStore::connect_with(
                     &url,
                     KeyProtection::DestroyingWrapper,
-                    &Options {
-                        schema: schema(&format!("{name}_k")),
-                        ..Options::default()
-                    },
+                    &options(schema(&format!("{name}_k"))),
                 )
                 .unwrap();
                 (Arc::new(records), Arc::new(keys))
