@@ -75,6 +75,17 @@ fn db_err(e: rusqlite::Error) -> Error {
     Error::storage(e)
 }
 
+/// An insert that breaks a unique constraint names an id that is taken; any other failure
+/// is the database's.
+fn insert_err(e: rusqlite::Error) -> Error {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation => {
+            Error::AlreadyExists
+        }
+        e => db_err(e),
+    }
+}
+
 fn to_i64(v: u64) -> Result<i64, Error> {
     i64::try_from(v).map_err(|_| Error::InvalidTime)
 }
@@ -364,16 +375,8 @@ impl RecordStore for SqliteRecordStore {
                     &nonce[..],
                     ciphertext,
                 ]);
-                match result {
-                    Ok(_) => {}
-                    Err(rusqlite::Error::SqliteFailure(e, _))
-                        if e.code == ErrorCode::ConstraintViolation =>
-                    {
-                        // Dropping the transaction rolls back everything inserted so far.
-                        return Err(Error::AlreadyExists);
-                    }
-                    Err(e) => return Err(db_err(e)),
-                }
+                // On error, dropping the transaction rolls back everything inserted so far.
+                result.map_err(insert_err)?;
             }
         }
         tx.commit().map_err(db_err)
@@ -521,15 +524,7 @@ impl KeyStore for SqliteKeyStore {
                     to_i64(k.expires_at_ms)?,
                     &k.blob[..]
                 ]);
-                match result {
-                    Ok(_) => {}
-                    Err(rusqlite::Error::SqliteFailure(e, _))
-                        if e.code == ErrorCode::ConstraintViolation =>
-                    {
-                        return Err(Error::AlreadyExists);
-                    }
-                    Err(e) => return Err(db_err(e)),
-                }
+                result.map_err(insert_err)?;
             }
         }
         tx.commit().map_err(db_err)
