@@ -53,15 +53,12 @@ fn with_token(test: &str, body: impl FnOnce(&Pkcs11Module)) {
         return;
     }
     if !softhsm_util_present() || !module_path().exists() {
-        if std::env::var("AUTOCSR_REQUIRE_INTEROP").is_ok_and(|v| v == "1") {
-            panic!(
-                "softhsm2 is missing, and AUTOCSR_REQUIRE_INTEROP=1 requires it (apt-get install softhsm2)"
-            );
-        }
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: PKCS#11 tests need SoftHSM2 (softhsm2-util and {}; set AUTOCSR_REQUIRE_INTEROP=1 to make this a failure)",
-            module_path().display()
+        autocsr_interop::missing(
+            &format!(
+                "SoftHSM2 is not installed (softhsm2-util and {})",
+                module_path().display()
+            ),
+            "apt-get install softhsm2",
         );
         return;
     }
@@ -554,26 +551,6 @@ fn two_keys_for_one_period_both_unwrap_and_both_are_destroyed() {
     );
 }
 
-/// The PostgreSQL server's URL, or `None` after a `SKIPPED:` notice (a failure under
-/// `AUTOCSR_REQUIRE_INTEROP=1`).
-fn pg_url() -> Option<String> {
-    match std::env::var("AUTOCSR_PG_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            if std::env::var("AUTOCSR_REQUIRE_INTEROP").is_ok_and(|v| v == "1") {
-                panic!(
-                    "AUTOCSR_PG_URL is not set, and AUTOCSR_REQUIRE_INTEROP=1 requires PostgreSQL (source .ci/start-postgres.sh)"
-                );
-            }
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: the PKCS#11 + PostgreSQL test needs AUTOCSR_PG_URL (source .ci/start-postgres.sh; set AUTOCSR_REQUIRE_INTEROP=1 to make this a failure)"
-            );
-            None
-        }
-    }
-}
-
 #[test]
 fn postgres_table_copies_taken_before_purge_decrypt_nothing_after_it() {
     use autocsr_credential_postgres::{
@@ -581,7 +558,9 @@ fn postgres_table_copies_taken_before_purge_decrypt_nothing_after_it() {
     };
     use std::str::FromStr;
 
-    let Some(url) = pg_url() else { return };
+    let Some(url) = autocsr_interop::postgres_url() else {
+        return;
+    };
     with_token(
         "postgres_table_copies_taken_before_purge_decrypt_nothing_after_it",
         |module| {

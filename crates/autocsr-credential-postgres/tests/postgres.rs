@@ -12,7 +12,6 @@
     reason = "test helpers outside #[test] fns: a failure should abort the test"
 )]
 
-use std::io::Write;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,27 +20,6 @@ use std::time::{Duration, Instant};
 use autocsr_credential::conformance::{self, Harness, Stores};
 use autocsr_credential::{Error, KeyStore, ManualClock, RecordStore, Vault};
 use autocsr_credential_postgres::{KeyProtection, Options, PostgresKeyStore, PostgresRecordStore};
-
-/// The server's URL, or `None` after a `SKIPPED:` notice (a panic under
-/// `AUTOCSR_REQUIRE_INTEROP=1`).
-fn pg_url() -> Option<String> {
-    match std::env::var("AUTOCSR_PG_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            if std::env::var("AUTOCSR_REQUIRE_INTEROP").is_ok_and(|v| v == "1") {
-                panic!(
-                    "AUTOCSR_PG_URL is not set, and AUTOCSR_REQUIRE_INTEROP=1 requires PostgreSQL (run .ci/run, or source .ci/start-postgres.sh)"
-                );
-            }
-            // Straight to stderr, past the test harness's capture, so it shows in every run.
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: PostgreSQL tests need AUTOCSR_PG_URL (source .ci/start-postgres.sh; set AUTOCSR_REQUIRE_INTEROP=1 to make this a failure)"
-            );
-            None
-        }
-    }
-}
 
 fn admin(url: &str) -> postgres::Client {
     postgres::Config::from_str(url)
@@ -131,7 +109,9 @@ impl Drop for PgHarness {
 
 #[test]
 fn the_postgres_stores_pass_the_conformance_suite() {
-    let Some(url) = pg_url() else { return };
+    let Some(url) = autocsr_interop::postgres_url() else {
+        return;
+    };
     if let Err(failures) = conformance::run_all(&PgHarness::new(&url, 1_000)) {
         panic!("{failures}");
     }
@@ -141,7 +121,9 @@ fn the_postgres_stores_pass_the_conformance_suite() {
 /// and must still destroy each record and key exactly once.
 #[test]
 fn the_suite_passes_with_tiny_purge_batches() {
-    let Some(url) = pg_url() else { return };
+    let Some(url) = autocsr_interop::postgres_url() else {
+        return;
+    };
     let harness = PgHarness::new(&url, 2);
     for check in conformance::CHECKS
         .iter()
@@ -163,7 +145,9 @@ fn version_of(client: &mut postgres::Client, schema: &str, component: &str) -> i
 
 #[test]
 fn the_schema_is_created_versioned_and_a_newer_one_refused() {
-    let Some(url) = pg_url() else { return };
+    let Some(url) = autocsr_interop::postgres_url() else {
+        return;
+    };
     let schema = unique("v");
     let opts = options(&schema, 1_000);
     PostgresRecordStore::connect_with(&url, &opts).unwrap();
@@ -197,7 +181,9 @@ fn the_schema_is_created_versioned_and_a_newer_one_refused() {
 
 #[test]
 fn concurrent_first_opens_of_one_schema_all_succeed() {
-    let Some(url) = pg_url() else { return };
+    let Some(url) = autocsr_interop::postgres_url() else {
+        return;
+    };
     let schema = unique("c");
     let opts = options(&schema, 1_000);
     let barrier = std::sync::Barrier::new(6);
@@ -229,7 +215,9 @@ fn concurrent_first_opens_of_one_schema_all_succeed() {
 
 #[test]
 fn bad_input_is_a_typed_error_not_a_panic_or_a_hang() {
-    let Some(url) = pg_url() else { return };
+    let Some(url) = autocsr_interop::postgres_url() else {
+        return;
+    };
     let started = Instant::now();
     for bad in ["postgres://[::1", "not a url at all =", "postgresql://%zz"] {
         assert!(
@@ -284,7 +272,9 @@ fn bad_input_is_a_typed_error_not_a_panic_or_a_hang() {
 /// Records and keys in two different databases: the recommended layout.
 #[test]
 fn records_and_keys_can_live_in_different_databases() {
-    let Some(url) = pg_url() else { return };
+    let Some(url) = autocsr_interop::postgres_url() else {
+        return;
+    };
     let keys_db = unique("keysdb");
     let mut client = admin(&url);
     client
@@ -358,7 +348,9 @@ fn sqlstate_of(error: &Error) -> String {
 /// vault works, and neither role can touch the other's table.
 #[test]
 fn each_store_works_under_a_role_with_only_its_own_grants() {
-    let Some(url) = pg_url() else { return };
+    let Some(url) = autocsr_interop::postgres_url() else {
+        return;
+    };
     let (rs, ks) = (unique("r"), unique("k"));
     // The owner creates the tables once.
     PostgresRecordStore::connect_with(&url, &options(&rs, 1_000)).unwrap();
@@ -440,7 +432,9 @@ fn each_store_works_under_a_role_with_only_its_own_grants() {
 /// (`.ci/start-postgres.sh` sets that up); elsewhere it skips like a missing server.
 #[test]
 fn a_wrong_password_is_a_clean_error_that_never_shows_the_password() {
-    let Some(url) = pg_url() else { return };
+    let Some(url) = autocsr_interop::postgres_url() else {
+        return;
+    };
     let role = "autocsr_password_check";
     let mut client = admin(&url);
     client
@@ -462,12 +456,9 @@ fn a_wrong_password_is_a_clean_error_that_never_shows_the_password() {
     match PostgresRecordStore::connect_with(&wrong, &options(&schema, 1_000)) {
         Ok(_) => {
             // The server trusts this role: nothing to test here.
-            if std::env::var("AUTOCSR_REQUIRE_INTEROP").is_ok_and(|v| v == "1") {
-                panic!("the server does not check {role}'s password (use .ci/start-postgres.sh)");
-            }
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: the server does not check {role}'s password (use .ci/start-postgres.sh)"
+            autocsr_interop::missing(
+                &format!("the server does not check {role}'s password"),
+                "use .ci/start-postgres.sh",
             );
         }
         Err(error) => {

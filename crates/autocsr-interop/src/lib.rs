@@ -177,11 +177,46 @@ pub fn openssl_public_keys(openssl: &Program, key: &Path, csr: &Path) -> (String
 }
 
 fn skip_or_fail(what: &str) -> Option<Program> {
-    if interop_required() {
-        panic!("{what} not installed, and {REQUIRE_ENV}=1 requires it (run .ci/run to install)");
-    }
-    eprintln!("SKIPPED: {what} not installed (set {REQUIRE_ENV}=1 to make this a failure)");
+    missing(&format!("{what} not installed"), "run .ci/run to install");
     None
+}
+
+/// Reports that something a test needs is missing (`what`; `remedy` says how to get it):
+/// a panic when `AUTOCSR_REQUIRE_INTEROP=1`, otherwise a `SKIPPED:` notice written
+/// straight to stderr, past the test harness's capture, so it shows in every run. The
+/// caller then returns early.
+///
+/// # Panics
+/// When `AUTOCSR_REQUIRE_INTEROP=1`.
+pub fn missing(what: &str, remedy: &str) {
+    use std::io::Write as _;
+    if interop_required() {
+        panic!("{what}, and {REQUIRE_ENV}=1 makes that a failure ({remedy})");
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: {what} ({remedy}; set {REQUIRE_ENV}=1 to make this a failure)"
+    );
+}
+
+/// The environment variable `.ci/start-postgres.sh` sets to its throw-away server's URL.
+pub const POSTGRES_URL_ENV: &str = "AUTOCSR_PG_URL";
+
+/// The throw-away PostgreSQL server's URL, or `None` after [`missing`] reported it.
+///
+/// # Panics
+/// When the URL is not set and `AUTOCSR_REQUIRE_INTEROP=1`.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var(POSTGRES_URL_ENV) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            missing(
+                &format!("PostgreSQL is not available ({POSTGRES_URL_ENV} is not set)"),
+                "source .ci/start-postgres.sh",
+            );
+            None
+        }
+    }
 }
 
 fn is_executable(path: &Path) -> bool {
