@@ -4,6 +4,11 @@
 // This crate exists to fail tests: panicking with the program's output is its job.
 #![allow(clippy::panic, clippy::expect_used)]
 
+#[cfg(feature = "browser")]
+mod browser;
+#[cfg(feature = "browser")]
+pub use browser::Browser;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
