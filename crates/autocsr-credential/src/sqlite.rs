@@ -445,9 +445,14 @@ impl RecordStore for SqliteRecordStore {
         max_count: u64,
     ) -> Result<Option<u64>, Error> {
         let conn = lock(&self.conn);
-        // The reveal counter is bookkeeping, not a promise: its commit is not fsynced on its
-        // own (synchronous=NORMAL for this one statement). A process crash never loses it;
-        // a power loss may lose the latest increments until the next durable commit.
+        if i64::try_from(max_count).is_ok() {
+            // Under a reveal limit the count is a promise ("at most n reveals"): a durable
+            // commit, so a power loss cannot hand out a lost reveal again.
+            return count_reveal_statement(&conn, order_id, now_ms, max_count);
+        }
+        // Without a limit the reveal counter is bookkeeping: its commit is not fsynced on
+        // its own (synchronous=NORMAL for this one statement). A process crash never loses
+        // it; a power loss may lose the latest increments until the next durable commit.
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(db_err)?;
         let result = count_reveal_statement(&conn, order_id, now_ms, max_count);

@@ -74,7 +74,9 @@ pub trait RecordStore: Send + Sync {
     /// `max_count` is compared as a `u64`: one above `i64::MAX` (the vault passes
     /// `u64::MAX` when it has no limit) is no limit for any count a store holds; a SQL
     /// store that cannot bind it passes `NULL` and tests `($3 IS NULL OR reveal_count <
-    /// $3)`. `max_count == 0` refuses every call. The vault calls this after it decrypted
+    /// $3)`. `max_count == 0` refuses every call. Under a limit (`max_count <= i64::MAX`)
+    /// the increment is a promise and must be durable when this returns; without one a
+    /// store may defer its fsync (the SQLite store does). The vault calls this after it decrypted
     /// the code and only returns the code if this says `Some`, so this edge is what keeps a
     /// reveal racing the expiry, a revoke, a purge or other reveals at the limit from
     /// succeeding.
