@@ -866,37 +866,49 @@ fn a_reveal_losing_the_last_reveals_to_a_race_reports_the_limit() {
 
 #[test]
 fn reminder_lead_and_lease_are_checked_before_the_store_is_asked() {
-    let f = memory();
-    f.vault.issue("due", HOUR).unwrap();
-    let max = autocsr_credential::MAX_WINDOW;
-    for (lead, lease) in [
-        (Duration::ZERO, HOUR),
-        (HOUR, Duration::ZERO),
-        (Duration::from_micros(999), HOUR),
-        (HOUR, Duration::from_micros(999)),
-        (max + Duration::from_millis(1), HOUR),
-        (HOUR, max + Duration::from_millis(1)),
-        (Duration::MAX, HOUR),
-        (HOUR, Duration::MAX),
-    ] {
+    both(|f| {
+        f.vault.issue("due", HOUR).unwrap();
+        let max = autocsr_credential::MAX_WINDOW;
+        for (lead, lease) in [
+            (Duration::ZERO, HOUR),
+            (HOUR, Duration::ZERO),
+            (Duration::from_micros(999), HOUR),
+            (HOUR, Duration::from_micros(999)),
+            (max + Duration::from_millis(1), HOUR),
+            (HOUR, max + Duration::from_millis(1)),
+            (Duration::MAX, HOUR),
+            (HOUR, Duration::MAX),
+        ] {
+            assert!(
+                matches!(
+                    f.vault.claim_reminders(lead, lease, 10),
+                    Err(Error::InvalidWindow)
+                ),
+                "{lead:?} {lease:?}"
+            );
+        }
+        // None of those leased anything; max 0 claims nothing either; the largest max and
+        // the longest lead and lease are fine.
+        assert!(f.vault.claim_reminders(max, max, 0).unwrap().is_empty());
+        let due = f.vault.claim_reminders(max, max, usize::MAX).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].order_id(), "due");
+        assert_eq!(due[0].expires_at(), start() + HOUR);
+        assert!(matches!(
+            f.vault.mark_reminded("bad/id"),
+            Err(Error::InvalidOrderId { .. })
+        ));
+        // At the last time the vault represents, the sums still fit every store.
+        f.clock
+            .set(UNIX_EPOCH + Duration::from_millis(253_402_300_799_999))
+            .unwrap();
         assert!(
-            matches!(
-                f.vault.claim_reminders(lead, lease, 10),
-                Err(Error::InvalidWindow)
-            ),
-            "{lead:?} {lease:?}"
+            f.vault
+                .claim_reminders(max, max, usize::MAX)
+                .unwrap()
+                .is_empty()
         );
-    }
-    // None of those leased anything; max 0 claims nothing either.
-    assert!(f.vault.claim_reminders(max, max, 0).unwrap().is_empty());
-    let due = f.vault.claim_reminders(max, max, 10).unwrap();
-    assert_eq!(due.len(), 1);
-    assert_eq!(due[0].order_id(), "due");
-    assert_eq!(due[0].expires_at(), start() + HOUR);
-    assert!(matches!(
-        f.vault.mark_reminded("bad/id"),
-        Err(Error::InvalidOrderId { .. })
-    ));
+    });
 }
 
 /// Two servers share the stores: one claim per order while both live; a claim lost to a
