@@ -317,7 +317,11 @@ impl Vault {
     ///
     /// Keys go first so a stored record always has its key. A crash between the two writes
     /// leaves only orphan keys, which encrypt nothing that was ever stored and which purge
-    /// destroys at their expiry like any other; a refused insert destroys its keys at once.
+    /// destroys at their expiry like any other. Keys are destroyed at once only when the
+    /// record store refused the records (`AlreadyExists`); after any other error the
+    /// records may have been stored (a database that committed them and lost the
+    /// connection before answering), and destroying their keys would leave live records
+    /// that answer `Tampered`.
     fn store_codes(
         &self,
         items: &[(&str, &UnlockCode)],
@@ -353,10 +357,12 @@ impl Vault {
         }
         self.keys.insert_all(&keys)?;
         if let Err(error) = self.records.insert_all(&records) {
-            // Nothing under these keys was stored: destroy them now. Should that fail too,
-            // they are orphans that purge destroys at their expiry.
-            let ids: Vec<KeyId> = keys.iter().map(|k| k.id).collect();
-            let _ = self.keys.destroy(&ids);
+            if matches!(error, Error::AlreadyExists) {
+                // Refused: nothing under these keys was stored, destroy them now. Should
+                // that fail too, they are orphans that purge destroys at their expiry.
+                let ids: Vec<KeyId> = keys.iter().map(|k| k.id).collect();
+                let _ = self.keys.destroy(&ids);
+            }
             return Err(error);
         }
         for (order_id, _) in items {

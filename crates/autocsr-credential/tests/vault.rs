@@ -308,6 +308,50 @@ fn orphan_keys_from_an_interrupted_issue_are_purged_at_their_expiry() {
     assert_eq!(keys.count().unwrap(), 0);
 }
 
+/// A record store whose insert is committed but whose answer is lost: a database that
+/// stored the rows and then lost the connection before it could say so.
+struct CommitsThenLosesTheAnswer(MemoryRecordStore);
+
+impl RecordStore for CommitsThenLosesTheAnswer {
+    fn insert_all(&self, records: &[StoredRecord]) -> Result<(), Error> {
+        self.0.insert_all(records)?;
+        Err(Error::storage(std::io::Error::other("connection lost")))
+    }
+    fn load(&self, order_id: &str) -> Result<Option<StoredRecord>, Error> {
+        self.0.load(order_id)
+    }
+    fn count_reveal(&self, order_id: &str, now_ms: u64) -> Result<Option<u64>, Error> {
+        self.0.count_reveal(order_id, now_ms)
+    }
+    fn destroy(&self, order_id: &str, tombstone: &RecordBody) -> Result<bool, Error> {
+        self.0.destroy(order_id, tombstone)
+    }
+    fn purge_expired(&self, now_ms: u64) -> Result<Vec<String>, Error> {
+        self.0.purge_expired(now_ms)
+    }
+}
+
+/// The issue failed, but the record was stored: it must keep its key (a live record
+/// without it would answer `Tampered`, an incident, on every reveal).
+#[test]
+fn a_record_stored_before_its_answer_was_lost_keeps_its_key() {
+    let keys = Arc::new(MemoryKeyStore::new());
+    let clock = Arc::new(ManualClock::new(start()).unwrap());
+    let vault = Vault::new(
+        Arc::new(CommitsThenLosesTheAnswer(MemoryRecordStore::new())),
+        keys.clone(),
+    )
+    .with_clock(clock.clone());
+    assert!(matches!(
+        vault.issue("lost-answer", HOUR),
+        Err(Error::Storage(_))
+    ));
+    assert_eq!(keys.count().unwrap(), 1);
+    assert!(vault.reveal("lost-answer").is_ok());
+    clock.advance(HOUR);
+    assert_eq!(vault.purge().unwrap().keys_destroyed, 1);
+}
+
 #[test]
 fn issue_reveal_then_expire_leaves_a_tombstone_until_purge() {
     both(|f| {

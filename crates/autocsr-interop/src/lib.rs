@@ -4,6 +4,10 @@
 // This crate exists to fail tests: panicking with the program's output is its job.
 #![allow(clippy::panic, clippy::expect_used)]
 
+mod cluster;
+
+pub use cluster::PrivateCluster;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
