@@ -320,14 +320,32 @@ impl RecordStore for CommitsThenLosesTheAnswer {
     fn load(&self, order_id: &str) -> Result<Option<StoredRecord>, Error> {
         self.0.load(order_id)
     }
-    fn count_reveal(&self, order_id: &str, now_ms: u64) -> Result<Option<u64>, Error> {
-        self.0.count_reveal(order_id, now_ms)
+    fn count_reveal(
+        &self,
+        order_id: &str,
+        now_ms: u64,
+        max_count: u64,
+    ) -> Result<Option<u64>, Error> {
+        self.0.count_reveal(order_id, now_ms, max_count)
     }
     fn destroy(&self, order_id: &str, tombstone: &RecordBody) -> Result<bool, Error> {
         self.0.destroy(order_id, tombstone)
     }
     fn purge_expired(&self, now_ms: u64) -> Result<Vec<String>, Error> {
         self.0.purge_expired(now_ms)
+    }
+    fn claim_reminders(
+        &self,
+        now_ms: u64,
+        due_by_ms: u64,
+        lease_until_ms: u64,
+        max: usize,
+    ) -> Result<Vec<autocsr_credential::ReminderClaim>, Error> {
+        self.0
+            .claim_reminders(now_ms, due_by_ms, lease_until_ms, max)
+    }
+    fn mark_reminded(&self, order_id: &str, now_ms: u64) -> Result<bool, Error> {
+        self.0.mark_reminded(order_id, now_ms)
     }
 }
 
