@@ -23,8 +23,88 @@ pub(crate) struct Cli {
     #[arg(long, global = true)]
     pub(crate) json: bool,
 
+    #[command(flatten)]
+    pub(crate) vault: VaultArgs,
+
     #[command(subcommand)]
     pub(crate) command: Command,
+}
+
+/// Where the vault lives when it is not the SQLite vault in the data directory: a shared
+/// PostgreSQL database, with its record keys wrapped by keys held in an HSM (PKCS#11).
+/// The values of the URL variables are never shown in `--help`.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Shared vault (PostgreSQL + HSM)")]
+pub(crate) struct VaultArgs {
+    /// The vault's PostgreSQL database, a postgres:// or postgresql:// URL [default: the
+    /// SQLite vault in the data directory]. Prefer the environment variable to the flag:
+    /// a command line is visible to other users. Needs the --hsm-* settings.
+    #[arg(
+        long = "vault",
+        global = true,
+        value_name = "URL",
+        env = "AUTOCSR_VAULT_URL",
+        hide_env_values = true,
+        value_parser = parse_url
+    )]
+    pub(crate) url: Option<SecretUrl>,
+
+    /// Another database (or role) for the vault's record keys [default: the --vault URL].
+    #[arg(
+        long = "vault-keys",
+        global = true,
+        value_name = "URL",
+        env = "AUTOCSR_VAULT_KEYS_URL",
+        hide_env_values = true,
+        value_parser = parse_url
+    )]
+    pub(crate) keys_url: Option<SecretUrl>,
+
+    /// The HSM's PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so).
+    #[arg(long, global = true, value_name = "PATH", env = "AUTOCSR_HSM_MODULE")]
+    pub(crate) hsm_module: Option<PathBuf>,
+
+    /// The label of the HSM token holding the wrapping keys.
+    #[arg(long, global = true, value_name = "LABEL", env = "AUTOCSR_HSM_TOKEN")]
+    pub(crate) hsm_token: Option<String>,
+
+    /// A file holding the token's user PIN (mode 0600 or stricter; one trailing newline
+    /// is ignored). There is no PIN flag: a command line is visible to other users.
+    #[arg(long, global = true, value_name = "FILE", env = "AUTOCSR_HSM_PIN_FILE")]
+    pub(crate) hsm_pin_file: Option<PathBuf>,
+
+    /// The name of an environment variable holding the token's user PIN.
+    #[arg(long, global = true, value_name = "NAME", env = "AUTOCSR_HSM_PIN_ENV")]
+    pub(crate) hsm_pin_env: Option<String>,
+
+    /// HAZMAT: keep the record keys unwrapped in PostgreSQL, without an HSM. Revoke and
+    /// purge then shred nothing: every database backup, WAL archive and replica taken
+    /// before them still decrypts the codes. For tests only.
+    #[arg(long, global = true)]
+    pub(crate) hazmat_raw_keys_in_postgres: bool,
+}
+
+/// A database URL, which may hold a password: its `Debug` shows nothing of it, and clap
+/// never quotes it in an error (its parser accepts any text; the URL is checked later,
+/// by code that never prints it).
+#[derive(Clone)]
+pub(crate) struct SecretUrl(SecretString);
+
+impl SecretUrl {
+    pub(crate) fn expose(&self) -> &str {
+        use secrecy::ExposeSecret as _;
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretUrl([REDACTED])")
+    }
+}
+
+pub(crate) fn parse_url(text: &str) -> Result<SecretUrl, std::convert::Infallible> {
+    Ok(SecretUrl(SecretString::from(text)))
 }
 
 #[derive(Debug, Subcommand)]

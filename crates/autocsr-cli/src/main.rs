@@ -9,6 +9,7 @@ mod datadir;
 mod failure;
 mod files;
 mod output;
+mod vault;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -684,3 +684,93 @@ fn many_threads_share_one_wrapper_and_one_key_per_period() {
         },
     );
 }
+
+/// The token directory of the SoftHSM2 configuration this child process runs under.
+fn token_dir() -> PathBuf {
+    let conf = std::fs::read_to_string(std::env::var_os("SOFTHSM2_CONF").unwrap()).unwrap();
+    conf.lines()
+        .find_map(|line| line.strip_prefix("directories.tokendir = "))
+        .map(PathBuf::from)
+        .unwrap()
+}
+
+/// The HSM restarts (every session and login of this process gone), from another handle
+/// on the module; `Err` if it cannot come up (no token store).
+fn restart_hsm() -> Result<(), cryptoki::error::Error> {
+    let ctx = cryptoki::context::Pkcs11::new(module_path()).unwrap();
+    let _ = ctx.clone().finalize();
+    ctx.initialize(cryptoki::context::CInitializeArgs::new(
+        cryptoki::context::CInitializeFlags::OS_LOCKING_OK,
+    ))
+}
+
+/// The HSM loses its token under a PostgreSQL vault (restarted without its token store:
+/// a pulled token, a lost HSM partition). Every call fails with a typed `KeyWrap` error
+/// and writes nothing: no record, no key, no reveal counted. When the HSM is back, the
+/// next call on the same vault and wrapper recovers (a fresh session, logged in again).
+#[test]
+fn a_lost_hsm_fails_calls_cleanly_and_the_next_call_after_it_returns_recovers() {
+    use autocsr_credential::KeyStore as _;
+    use autocsr_credential_postgres::{
+        KeyProtection, Options, PostgresKeyStore, PostgresRecordStore,
+    };
+    use std::str::FromStr as _;
+
+    let Some(url) = autocsr_interop::postgres_url() else {
+        return;
+    };
+    with_token(
+        "a_lost_hsm_fails_calls_cleanly_and_the_next_call_after_it_returns_recovers",
+        |module| {
+            let wrapper = open(module);
+            let tag = format!("lost{}", std::process::id());
+            let mut options = Options::default();
+            options.schema = format!("{tag}_r");
+            let records = Arc::new(PostgresRecordStore::connect_with(&url, &options).unwrap());
+            options.schema = format!("{tag}_k");
+            let keys = Arc::new(
+                PostgresKeyStore::connect_with(&url, KeyProtection::DestroyingWrapper, &options)
+                    .unwrap(),
+            );
+            let vault = Vault::new(records, keys.clone()).with_key_wrapper(wrapper.clone());
+            let issued = vault.issue("hsm-1", DAY).unwrap();
+
+            let tokens = token_dir();
+            let away = tokens.with_extension("away");
+            std::fs::rename(&tokens, &away).unwrap();
+            assert!(
+                restart_hsm().is_err(),
+                "SoftHSM2 came up without its token store"
+            );
+            for _ in 0..3 {
+                let err = vault.reveal("hsm-1").unwrap_err();
+                assert!(matches!(hsm_error(&err), Pkcs11Error::Token(_)), "{err:?}");
+                let err = vault.issue("hsm-2", DAY).unwrap_err();
+                assert!(matches!(hsm_error(&err), Pkcs11Error::Token(_)), "{err:?}");
+            }
+            // Nothing half-written: one record, one key, no reveal counted, no hsm-2.
+            assert_eq!(keys.count().unwrap(), 1);
+            let status = vault.status("hsm-1").unwrap();
+            assert_eq!(status.reveal_count, 0);
+            assert!(matches!(vault.status("hsm-2"), Err(Error::NotFound)));
+
+            std::fs::rename(&away, &tokens).unwrap();
+            restart_hsm().unwrap();
+            let revealed = vault.reveal("hsm-1").unwrap();
+            assert_eq!(revealed.code, issued.code);
+            assert_eq!(revealed.reveal_count, 1);
+            vault.issue("hsm-2", DAY).unwrap();
+            assert_eq!(keys.count().unwrap(), 2);
+
+            let mut admin = postgres::Config::from_str(&url)
+                .unwrap()
+                .connect(postgres::NoTls)
+                .unwrap();
+            admin
+                .batch_execute(&format!(
+                    "DROP SCHEMA {tag}_r CASCADE; DROP SCHEMA {tag}_k CASCADE"
+                ))
+                .unwrap();
+        },
+    );
+}

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use autocsr_credential::record::{KeyId, NONCE_LEN, RecordBody, StoredRecord};
-use autocsr_credential::{Error, KeyStore, KeyWrapper, RecordStore, StoredKey, Vault};
+use autocsr_credential::{
+    Error, KeyStore, KeyWrapper, RecordStore, ReminderClaim, StoredKey, Vault,
+};
 use postgres::error::SqlState;
 use postgres::{Config, GenericClient, NoTls};
 use r2d2_postgres::PostgresConnectionManager;
@@ -150,22 +152,35 @@ impl Schema {
 
 const RECORD_SCHEMA: Schema = Schema {
     component: "records",
-    migrations: &[Migration {
-        version: 1,
-        sql: "CREATE TABLE {s}.records (
-            order_id     TEXT PRIMARY KEY,
-            format       SMALLINT NOT NULL,
-            created_at   BIGINT NOT NULL,
-            expires_at   BIGINT NOT NULL,
-            key_id       BYTEA NOT NULL,
-            reveal_count BIGINT NOT NULL DEFAULT 0,
-            state        SMALLINT NOT NULL,
-            state_at     BIGINT,
-            nonce        BYTEA,
-            ciphertext   BYTEA
-        );
-        CREATE INDEX records_by_expiry ON {s}.records (expires_at);",
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            sql: "CREATE TABLE {s}.records (
+                order_id     TEXT PRIMARY KEY,
+                format       SMALLINT NOT NULL,
+                created_at   BIGINT NOT NULL,
+                expires_at   BIGINT NOT NULL,
+                key_id       BYTEA NOT NULL,
+                reveal_count BIGINT NOT NULL DEFAULT 0,
+                state        SMALLINT NOT NULL,
+                state_at     BIGINT,
+                nonce        BYTEA,
+                ciphertext   BYTEA
+            );
+            CREATE INDEX records_by_expiry ON {s}.records (expires_at);",
+        },
+        // Reminder bookkeeping beside the record (not part of `StoredRecord`, like the
+        // reveal count): nullable columns, so no row is rewritten; and a partial index
+        // holding only what a claim can take (a reveal or a mark drops a row out of it).
+        Migration {
+            version: 2,
+            sql: "ALTER TABLE {s}.records
+                ADD COLUMN reminder_lease_until BIGINT,
+                ADD COLUMN reminded_at BIGINT;
+            CREATE INDEX records_reminder_due ON {s}.records (expires_at)
+                WHERE state = 0 AND reveal_count = 0 AND reminded_at IS NULL;",
+        },
+    ],
 };
 
 const KEY_SCHEMA: Schema = Schema {
@@ -510,20 +525,28 @@ impl RecordStore for PostgresRecordStore {
         row.as_ref().map(row_to_record).transpose()
     }
 
-    fn count_reveal(&self, order_id: &str, now_ms: u64) -> Result<Option<u64>, Error> {
+    fn count_reveal(
+        &self,
+        order_id: &str,
+        now_ms: u64,
+        max_count: u64,
+    ) -> Result<Option<u64>, Error> {
+        // A limit above every BIGINT is no limit: NULL.
+        let max_count = i64::try_from(max_count).ok();
         let mut client = get(&self.pool)?;
         // One statement: the row lock makes concurrent reveals queue, and each re-checks
-        // the condition on the row as the one before left it.
+        // the condition (the limit included) on the row as the one before left it.
         let row = client
             .query_opt(
                 &format!(
                     "UPDATE {} SET reveal_count = reveal_count
                          + CASE WHEN reveal_count < 9223372036854775807 THEN 1 ELSE 0 END
                      WHERE order_id = $1 AND state = {STATE_SEALED} AND expires_at > $2
+                       AND ($3::bigint IS NULL OR reveal_count < $3::bigint)
                      RETURNING reveal_count",
                     self.table
                 ),
-                &[&order_id, &to_i64(now_ms)?],
+                &[&order_id, &to_i64(now_ms)?, &max_count],
             )
             .map_err(db)?;
         match row {
@@ -558,6 +581,72 @@ impl RecordStore for PostgresRecordStore {
             self.purge_batch,
             |row| row.try_get(0).map_err(db),
         )
+    }
+
+    fn claim_reminders(
+        &self,
+        now_ms: u64,
+        due_by_ms: u64,
+        lease_until_ms: u64,
+        max: usize,
+    ) -> Result<Vec<ReminderClaim>, Error> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        let due_by = i64::try_from(due_by_ms).unwrap_or(i64::MAX);
+        let mut client = get(&self.pool)?;
+        // One statement: the CTE locks the rows it selects and skips rows another claim
+        // holds, so concurrent claims never take one row twice; a row another claim
+        // leased and committed meanwhile is re-checked on its new version (the lease test
+        // then excludes it). The literal state and count let the partial index serve it.
+        let rows = client
+            .query(
+                &format!(
+                    "WITH due AS (
+                         SELECT order_id FROM {t}
+                         WHERE state = {STATE_SEALED} AND reveal_count = 0
+                           AND reminded_at IS NULL
+                           AND expires_at > $1 AND expires_at <= $2
+                           AND (reminder_lease_until IS NULL OR reminder_lease_until <= $1)
+                         ORDER BY expires_at, order_id
+                         LIMIT $4
+                         FOR UPDATE SKIP LOCKED)
+                     UPDATE {t} AS r SET reminder_lease_until = $3
+                     FROM due WHERE r.order_id = due.order_id
+                     RETURNING r.order_id, r.expires_at",
+                    t = self.table
+                ),
+                &[&to_i64(now_ms)?, &due_by, &to_i64(lease_until_ms)?, &limit],
+            )
+            .map_err(db)?;
+        let mut claims = rows
+            .iter()
+            .map(|row| {
+                Ok(ReminderClaim {
+                    order_id: row.try_get(0).map_err(db)?,
+                    expires_at_ms: to_u64(row.try_get(1).map_err(db)?)?,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        claims.sort_unstable_by(|a, b| {
+            (a.expires_at_ms, &a.order_id).cmp(&(b.expires_at_ms, &b.order_id))
+        });
+        Ok(claims)
+    }
+
+    fn mark_reminded(&self, order_id: &str, now_ms: u64) -> Result<bool, Error> {
+        let mut client = get(&self.pool)?;
+        let changed = client
+            .execute(
+                &format!(
+                    "UPDATE {} SET reminded_at = $2 WHERE order_id = $1 AND reminded_at IS NULL",
+                    self.table
+                ),
+                &[&order_id, &to_i64(now_ms)?],
+            )
+            .map_err(db)?;
+        Ok(changed == 1)
     }
 }
 

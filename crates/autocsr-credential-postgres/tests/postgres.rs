@@ -154,7 +154,7 @@ fn the_schema_is_created_versioned_and_a_newer_one_refused() {
     // Keys may share a schema with records: each has its own version table.
     PostgresKeyStore::connect_with(&url, KeyProtection::HazmatRawKeys, &opts).unwrap();
     let mut client = admin(&url);
-    assert_eq!(version_of(&mut client, &schema, "records"), 1);
+    assert_eq!(version_of(&mut client, &schema, "records"), 2);
     assert_eq!(version_of(&mut client, &schema, "record_keys"), 1);
     // Opening again migrates nothing and keeps the data.
     let store = PostgresRecordStore::connect_with(&url, &opts).unwrap();
@@ -169,7 +169,7 @@ fn the_schema_is_created_versioned_and_a_newer_one_refused() {
         PostgresRecordStore::connect_with(&url, &opts),
         Err(Error::UnsupportedSchema {
             found: 99,
-            supported: 1
+            supported: 2
         })
     ));
     // The key store's own version is untouched by the records' newer one.
@@ -207,7 +207,7 @@ fn concurrent_first_opens_of_one_schema_all_succeed() {
         }
     });
     let mut client = admin(&url);
-    assert_eq!(version_of(&mut client, &schema, "records"), 1);
+    assert_eq!(version_of(&mut client, &schema, "records"), 2);
     client
         .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
         .unwrap();
@@ -474,5 +474,201 @@ fn a_wrong_password_is_a_clean_error_that_never_shows_the_password() {
     }
     client
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .unwrap();
+}
+
+/// The record table exactly as version 1 (the previous release) created it.
+const V1_RECORDS: &str = "CREATE TABLE {s}.records (
+        order_id     TEXT PRIMARY KEY,
+        format       SMALLINT NOT NULL,
+        created_at   BIGINT NOT NULL,
+        expires_at   BIGINT NOT NULL,
+        key_id       BYTEA NOT NULL,
+        reveal_count BIGINT NOT NULL DEFAULT 0,
+        state        SMALLINT NOT NULL,
+        state_at     BIGINT,
+        nonce        BYTEA,
+        ciphertext   BYTEA
+    );
+    CREATE INDEX records_by_expiry ON {s}.records (expires_at);
+    CREATE TABLE {s}.records_schema_version (version INTEGER NOT NULL);
+    INSERT INTO {s}.records_schema_version VALUES (1);";
+
+/// A version-1 record schema holding records a vault issued (copied row by row from a
+/// current one, so their ciphertexts and keys are real): an existing deployment before
+/// the upgrade. Returns the schema names and the key store.
+fn v1_schema_with(url: &str, client: &mut postgres::Client, orders: &[&str]) -> (String, String) {
+    let (records, keys, scratch) = (unique("r"), unique("k"), unique("s"));
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA \"{records}\"; {}",
+            V1_RECORDS.replace("{s}", &format!("\"{records}\""))
+        ))
+        .unwrap();
+    {
+        let scratch_store =
+            Arc::new(PostgresRecordStore::connect_with(url, &options(&scratch, 1_000)).unwrap());
+        let key_store = Arc::new(
+            PostgresKeyStore::connect_with(
+                url,
+                KeyProtection::HazmatRawKeys,
+                &options(&keys, 1_000),
+            )
+            .unwrap(),
+        );
+        let vault = Vault::new(scratch_store, key_store);
+        for id in orders {
+            vault.issue(id, Duration::from_secs(24 * 3600)).unwrap();
+        }
+    }
+    client
+        .batch_execute(&format!(
+            "INSERT INTO \"{records}\".records SELECT order_id, format, created_at, expires_at,
+               key_id, reveal_count, state, state_at, nonce, ciphertext FROM \"{scratch}\".records;
+             DROP SCHEMA \"{scratch}\" CASCADE;"
+        ))
+        .unwrap();
+    (records, keys)
+}
+
+/// An existing version-1 record schema is upgraded in place by several concurrent first
+/// opens (exactly once, records kept); a role with only its table grants cannot upgrade
+/// it and gets a clear refusal, leaving it at version 1.
+#[test]
+fn a_version_1_record_schema_is_upgraded_in_place_keeping_its_records() {
+    let Some(url) = autocsr_interop::postgres_url() else {
+        return;
+    };
+    let mut client = admin(&url);
+    let (records, keys) = v1_schema_with(&url, &mut client, &["old-1", "old-2"]);
+
+    // A least-privilege role (the grants the README lists) cannot run the upgrade.
+    let role = unique("rrole");
+    client
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN;
+             GRANT USAGE ON SCHEMA \"{records}\" TO {role};
+             GRANT SELECT ON \"{records}\".records_schema_version TO {role};
+             GRANT SELECT, INSERT, UPDATE, DELETE ON \"{records}\".records TO {role};"
+        ))
+        .unwrap();
+    let error =
+        PostgresRecordStore::connect_with(&with_user(&url, &role), &options(&records, 1_000))
+            .unwrap_err();
+    assert!(sqlstate_of(&error).contains("42501"), "{error:?}");
+    assert_eq!(version_of(&mut client, &records, "records"), 1);
+
+    let barrier = std::sync::Barrier::new(4);
+    std::thread::scope(|scope| {
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    PostgresRecordStore::connect_with(&url, &options(&records, 1_000)).map(|_| ())
+                })
+            })
+            .collect();
+        for o in opens {
+            o.join().unwrap().unwrap();
+        }
+    });
+    assert_eq!(version_of(&mut client, &records, "records"), 2);
+    let n: i64 = client
+        .query_one(
+            "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = $1 AND indexname = 'records_reminder_due'",
+            &[&records],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+    // The records survived and work, reminders included; the role now opens it too.
+    for url in [url.clone(), with_user(&url, &role)] {
+        let store =
+            Arc::new(PostgresRecordStore::connect_with(&url, &options(&records, 1_000)).unwrap());
+        let key_store = Arc::new(
+            PostgresKeyStore::connect_with(
+                &admin_url(&url),
+                KeyProtection::HazmatRawKeys,
+                &options(&keys, 1_000),
+            )
+            .unwrap(),
+        );
+        let vault = Vault::new(store, key_store);
+        vault.reveal("old-1").unwrap();
+        if url.contains(&role) {
+            // The admin pass below claimed and marked old-2 already.
+            assert!(
+                vault
+                    .claim_reminders(Duration::from_secs(48 * 3600), Duration::from_secs(60), 10)
+                    .unwrap()
+                    .is_empty()
+            );
+        } else {
+            let due = vault
+                .claim_reminders(Duration::from_secs(48 * 3600), Duration::from_secs(60), 10)
+                .unwrap();
+            let ids: Vec<&str> = due.iter().map(|d| d.order_id()).collect();
+            assert_eq!(ids, ["old-2"]);
+            assert!(vault.mark_reminded("old-2").unwrap());
+        }
+    }
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA \"{records}\" CASCADE; DROP SCHEMA \"{keys}\" CASCADE;
+             DROP OWNED BY {role}; DROP ROLE {role};"
+        ))
+        .unwrap();
+}
+
+/// The admin URL, whichever role `url` names (the key store stays the admin's here).
+fn admin_url(url: &str) -> String {
+    url.split_once("&user=")
+        .or_else(|| url.split_once("?user="))
+        .map_or_else(|| url.to_owned(), |(head, _)| head.to_owned())
+}
+
+/// The claim query is served by the partial index once the table is big enough for the
+/// planner to prefer an index (not a timing assertion: the plan names the index).
+#[test]
+fn the_reminder_claim_uses_its_partial_index() {
+    let Some(url) = autocsr_interop::postgres_url() else {
+        return;
+    };
+    let schema = unique("ix");
+    PostgresRecordStore::connect_with(&url, &options(&schema, 1_000)).unwrap();
+    let mut client = admin(&url);
+    // 20,000 revealed rows and 20 due ones: only the index finds the few cheaply.
+    client
+        .batch_execute(&format!(
+            "INSERT INTO \"{schema}\".records (order_id, format, created_at, expires_at, key_id,
+               reveal_count, state, nonce, ciphertext)
+             SELECT 'o' || i, 2, 0, 1000 + i, '\\x00', CASE WHEN i % 1000 = 0 THEN 0 ELSE 1 END,
+               0, '\\x00', '\\x00'
+             FROM generate_series(1, 20000) AS i;
+             ANALYZE \"{schema}\".records;"
+        ))
+        .unwrap();
+    let plan: Vec<String> = client
+        .query(
+            &format!(
+                "EXPLAIN SELECT order_id FROM \"{schema}\".records
+                 WHERE state = 0 AND reveal_count = 0 AND reminded_at IS NULL
+                   AND expires_at > $1 AND expires_at <= $2
+                   AND (reminder_lease_until IS NULL OR reminder_lease_until <= $1)
+                 ORDER BY expires_at, order_id LIMIT 100 FOR UPDATE SKIP LOCKED"
+            ),
+            &[&0i64, &100_000i64],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        plan.iter()
+            .any(|line| line.contains("records_reminder_due")),
+        "{plan:#?}"
+    );
+    client
+        .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
         .unwrap();
 }

@@ -22,6 +22,10 @@
 //! | `tampering_is_detected` | a record or key changed in the store is refused as `Tampered`, and not counted |
 //! | `backups_decrypt_nothing_after_revoke_or_purge` | a copy of the records taken earlier opens nothing once revoke or purge destroyed the key |
 //! | `purge_is_idempotent_and_exactly_once` | concurrent purges destroy each expired record and key exactly once; a repeat finds nothing |
+//! | `reveal_limit_is_exact` | `count_reveal` counts while `reveal_count < max_count` and refuses at it (`max_count` 0 refuses, above `i64::MAX` is no limit); a vault with a limit answers `RevealLimitReached` |
+//! | `reveal_limit_holds_under_race` | of 16 concurrent reveals under a limit of 3, exactly 3 succeed (store and vaults, one handle per thread) |
+//! | `reminder_claims_take_exactly_the_due` | `claim_reminders` takes sealed, never-revealed, unmarked records with `now < expires_at <= due_by` whose lease is absent or `<= now`, earliest first up to `max`; leases, marks and purge as documented |
+//! | `concurrent_reminder_claims_are_exclusive` | claims racing on several handles return each due record exactly once |
 //!
 //! The stores must compare with the `now_ms` they are given (the vault's clock), never with
 //! a clock of their own: the suite's clock reads 2030, far from any real clock.
@@ -39,7 +43,7 @@ use zeroize::Zeroizing;
 use crate::record::{self, KEY_ID_LEN, KEY_LEN, KeyId, NONCE_LEN, RecordBody, StoredRecord};
 use crate::{
     CodeLength, CredentialState, Error, KeyStore, ManualClock, MemoryRecordStore, RecordStore,
-    StoredKey, UnlockCode, Vault,
+    ReminderClaim, StoredKey, UnlockCode, Vault,
 };
 
 /// A record store and a key store to test, as one application server would hold them.
@@ -196,6 +200,22 @@ pub const CHECKS: &[Check] = &[
         name: "purge_is_idempotent_and_exactly_once",
         run: purge_is_idempotent_and_exactly_once,
     },
+    Check {
+        name: "reveal_limit_is_exact",
+        run: reveal_limit_is_exact,
+    },
+    Check {
+        name: "reveal_limit_holds_under_race",
+        run: reveal_limit_holds_under_race,
+    },
+    Check {
+        name: "reminder_claims_take_exactly_the_due",
+        run: reminder_claims_take_exactly_the_due,
+    },
+    Check {
+        name: "concurrent_reminder_claims_are_exclusive",
+        run: concurrent_reminder_claims_are_exclusive,
+    },
 ];
 
 /// Runs every check (each on its own [`Harness::fresh`] stores) and reports every failure.
@@ -219,6 +239,8 @@ pub fn run_all(harness: &dyn Harness) -> Result<(), Failures> {
 const T0: u64 = 1_893_456_000_000;
 const HOUR: u64 = 3_600_000;
 const DAY: u64 = 24 * HOUR;
+/// What the vault passes to `count_reveal` without a reveal limit.
+const NO_LIMIT: u64 = u64::MAX;
 
 /// The context of one check: its name, for failures.
 #[derive(Clone, Copy)]
@@ -439,7 +461,7 @@ pub fn record_store_lifecycle(harness: &dyn Harness) -> Result<(), Failure> {
         "load of an order never inserted must be None".into()
     })?;
     for expected in 1..=2 {
-        let got = c.call(s.records.count_reveal(&id_a, T0), "count_reveal")?;
+        let got = c.call(s.records.count_reveal(&id_a, T0, NO_LIMIT), "count_reveal")?;
         c.ensure(got == Some(expected), || {
             format!("count_reveal of a sealed record returned {got:?}, expected Some({expected})")
         })?;
@@ -448,7 +470,10 @@ pub fn record_store_lifecycle(harness: &dyn Harness) -> Result<(), Failure> {
         "after two reveals load must return the record with reveal_count 2 and nothing else changed"
             .into()
     })?;
-    let got = c.call(s.records.count_reveal(&missing, T0), "count_reveal")?;
+    let got = c.call(
+        s.records.count_reveal(&missing, T0, NO_LIMIT),
+        "count_reveal",
+    )?;
     c.ensure(got.is_none(), || {
         format!("count_reveal of a missing record returned {got:?}")
     })?;
@@ -473,7 +498,7 @@ pub fn record_store_lifecycle(harness: &dyn Harness) -> Result<(), Failure> {
     c.ensure(c.load(&s, &id_a)? == Some(tombstone), || {
         "a second destroy must leave the first tombstone as it was".into()
     })?;
-    let got = c.call(s.records.count_reveal(&id_a, T0), "count_reveal")?;
+    let got = c.call(s.records.count_reveal(&id_a, T0, NO_LIMIT), "count_reveal")?;
     c.ensure(got.is_none(), || {
         format!("count_reveal of a tombstone returned {got:?}, expected None")
     })?;
@@ -825,7 +850,7 @@ pub fn concurrent_reveals_lose_no_count(harness: &dyn Harness) -> Result<(), Fai
     )?;
     let results = race(c, &handles, |h| {
         (0..EACH)
-            .map(|_| h.records.count_reveal(&id, T0 + HOUR))
+            .map(|_| h.records.count_reveal(&id, T0 + HOUR, NO_LIMIT))
             .collect::<Vec<_>>()
     })?;
     let mut counts = Vec::new();
@@ -883,7 +908,10 @@ pub fn no_reveal_at_or_after_expiry(harness: &dyn Harness) -> Result<(), Failure
         s.records.insert_all(std::slice::from_ref(&sealed.record)),
         "insert_all",
     )?;
-    let got = c.call(s.records.count_reveal(&id, expires - 1), "count_reveal")?;
+    let got = c.call(
+        s.records.count_reveal(&id, expires - 1, NO_LIMIT),
+        "count_reveal",
+    )?;
     c.ensure(got == Some(1), || {
         format!("count_reveal 1 ms before the expiry returned {got:?}, expected Some(1)")
     })?;
@@ -898,7 +926,7 @@ pub fn no_reveal_at_or_after_expiry(harness: &dyn Harness) -> Result<(), Failure
             "at the latest time the vault represents",
         ),
     ] {
-        let got = c.call(s.records.count_reveal(&id, now), "count_reveal")?;
+        let got = c.call(s.records.count_reveal(&id, now, NO_LIMIT), "count_reveal")?;
         c.ensure(got.is_none(), || {
             format!("count_reveal {what} returned {got:?}, expected None")
         })?;
@@ -1224,5 +1252,553 @@ pub fn purge_is_idempotent_and_exactly_once(harness: &dyn Harness) -> Result<(),
     let second = c.call(v.purge(), "purge")?;
     c.ensure(second == crate::PurgeReport::default(), || {
         format!("a repeated vault purge destroyed {second:?}")
+    })
+}
+
+/// Inserts sealed records (and their keys), each `(name, expires_at_ms)` created at `T0`.
+fn insert_sealed(
+    c: Ctx,
+    s: &Stores,
+    p: &str,
+    items: &[(&str, u64)],
+) -> Result<Vec<Sealed>, Failure> {
+    let sealed = items
+        .iter()
+        .map(|(name, expires)| seal(c, &format!("{p}-{name}"), T0, *expires))
+        .collect::<Result<Vec<_>, _>>()?;
+    let records: Vec<StoredRecord> = sealed.iter().map(|x| x.record.clone()).collect();
+    let keys: Vec<StoredKey> = sealed.iter().map(|x| clone_key(&x.key)).collect();
+    c.call(s.keys.insert_all(&keys), "KeyStore::insert_all")?;
+    c.call(s.records.insert_all(&records), "RecordStore::insert_all")?;
+    Ok(sealed)
+}
+
+/// `count_reveal` counts while `reveal_count < max_count`, refuses at it; through a vault
+/// the limit answers `RevealLimitReached` and yields to `Revoked` and `Expired`.
+///
+/// # Errors
+/// The first broken promise.
+pub fn reveal_limit_is_exact(harness: &dyn Harness) -> Result<(), Failure> {
+    let c = Ctx("reveal_limit_is_exact");
+    let s = c.fresh(harness)?;
+    let p = prefix(c)?;
+    let expires = T0 + DAY;
+    let sealed = insert_sealed(c, &s, &p, &[("l", expires)])?;
+    let Some(first) = sealed.first() else {
+        return Err(c.fail("no record sealed"));
+    };
+    let id = first.record.order_id.clone();
+    let now = T0 + HOUR;
+    let count = |max: u64| c.call(s.records.count_reveal(&id, now, max), "count_reveal");
+    let steps: [(u64, Option<u64>, &str); 9] = [
+        (0, None, "with max_count 0 (every reveal refused)"),
+        (1, Some(1), "at count 0 with max_count 1 (max - 1: allowed)"),
+        (
+            1,
+            None,
+            "at count 1 with max_count 1 (count == max: refused)",
+        ),
+        (3, Some(2), "at count 1 with max_count 3"),
+        (3, Some(3), "at count 2 with max_count 3 (max - 1: allowed)"),
+        (
+            3,
+            None,
+            "at count 3 with max_count 3 (count == max: refused)",
+        ),
+        (
+            2,
+            None,
+            "at count 3 with max_count 2 (over the limit: refused)",
+        ),
+        (
+            i64::MAX.unsigned_abs() + 1,
+            Some(4),
+            "with max_count just above i64::MAX (no limit)",
+        ),
+        (u64::MAX, Some(5), "with max_count u64::MAX (no limit)"),
+    ];
+    for (max, want, what) in steps {
+        let got = count(max)?;
+        c.ensure(got == want, || {
+            format!("count_reveal {what} returned {got:?}, expected {want:?}")
+        })?;
+    }
+    c.ensure(c.load(&s, &id)? == Some(with_count(&first.record, 5)), || {
+        "after 5 counted and 4 refused reveals load must return the record with reveal_count 5 and nothing else changed".into()
+    })?;
+    // Through a vault with a limit of 2.
+    let clock = clock_at(c, T0)?;
+    let limited = vault(&s, &clock).with_reveal_limit(limit(2));
+    let (x, y, z) = (format!("{p}-x"), format!("{p}-y"), format!("{p}-z"));
+    let issued = c.call(limited.issue(&x, Duration::from_millis(DAY)), "issue")?;
+    c.call(limited.issue(&y, Duration::from_millis(DAY)), "issue")?;
+    c.call(limited.issue(&z, Duration::from_millis(DAY)), "issue")?;
+    for n in 1..=2 {
+        let r = c.call(limited.reveal(&x), "reveal under the limit")?;
+        c.ensure(r.code == issued.code && r.reveal_count == n, || {
+            format!(
+                "reveal {n} of 2 allowed must return the code, counted {}",
+                r.reveal_count
+            )
+        })?;
+    }
+    let third = limited.reveal(&x);
+    c.ensure(matches!(third, Err(Error::RevealLimitReached)), || {
+        format!(
+            "the reveal after the limit must be RevealLimitReached, got {:?}",
+            third.as_ref().map(|r| r.reveal_count)
+        )
+    })?;
+    let st = c.call(limited.status(&x), "status")?;
+    c.ensure(
+        st.reveal_count == 2
+            && st.reveal_limit_reached
+            && !st.can_reveal()
+            && st.state == CredentialState::Available,
+        || format!("status at the limit: {st:?}"),
+    )?;
+    // The limit is the vault's setting: one without it reveals again.
+    let r = c.call(vault(&s, &clock).reveal(&x), "reveal without a limit")?;
+    c.ensure(r.reveal_count == 3, || {
+        format!("a vault without a limit counted {}", r.reveal_count)
+    })?;
+    // Revoked and Expired answer before the limit.
+    for _ in 0..2 {
+        c.call(limited.reveal(&y), "reveal under the limit")?;
+        c.call(limited.reveal(&z), "reveal under the limit")?;
+    }
+    c.call(limited.revoke(&y), "revoke")?;
+    c.ensure(matches!(limited.reveal(&y), Err(Error::Revoked)), || {
+        "a revoked credential at its limit must reveal as Revoked".into()
+    })?;
+    set(c, &clock, T0 + DAY)?;
+    c.ensure(
+        matches!(limited.reveal(&z), Err(Error::Expired { .. })),
+        || "an expired credential at its limit must reveal as Expired".into(),
+    )
+}
+
+fn limit(n: u64) -> std::num::NonZeroU64 {
+    std::num::NonZeroU64::new(n).unwrap_or(std::num::NonZeroU64::MIN)
+}
+
+/// Of 16 concurrent reveals under a limit of 3, exactly 3 succeed: in the store, and
+/// through vaults on separate handles.
+///
+/// # Errors
+/// The first broken promise.
+pub fn reveal_limit_holds_under_race(harness: &dyn Harness) -> Result<(), Failure> {
+    const THREADS: usize = 16;
+    const LIMIT: u64 = 3;
+    const ROUNDS: usize = 3;
+    let c = Ctx("reveal_limit_holds_under_race");
+    let s = c.fresh(harness)?;
+    let handles = c.handles(harness, &s, THREADS)?;
+    let p = prefix(c)?;
+    let now = T0 + HOUR;
+    for round in 0..ROUNDS {
+        let sealed = insert_sealed(c, &s, &p, &[(&format!("r{round}"), T0 + DAY)])?;
+        let Some(first) = sealed.first() else {
+            return Err(c.fail("no record sealed"));
+        };
+        let id = first.record.order_id.clone();
+        let results = race(c, &handles, |h| h.records.count_reveal(&id, now, LIMIT))?;
+        let mut counts = Vec::new();
+        for r in results {
+            if let Some(n) = c.call(r, "count_reveal")? {
+                counts.push(n);
+            }
+        }
+        counts.sort_unstable();
+        c.ensure(counts.iter().copied().eq(1..=LIMIT), || {
+            format!("{THREADS} concurrent count_reveal calls with max_count {LIMIT} counted {counts:?}, expected exactly [1, 2, 3]")
+        })?;
+        let stored = c.load(&s, &id)?.map(|r| r.reveal_count);
+        c.ensure(stored == Some(LIMIT), || {
+            format!("stored reveal count {stored:?} after a race at the limit {LIMIT}")
+        })?;
+    }
+
+    // Through vaults, one per handle, all with the limit.
+    let clock = clock_at(c, T0)?;
+    let id = format!("{p}-v");
+    let issued = c.call(
+        vault(&s, &clock).issue(&id, Duration::from_millis(DAY)),
+        "issue",
+    )?;
+    let vaults: Vec<Vault> = handles
+        .iter()
+        .map(|h| vault(h, &clock).with_reveal_limit(limit(LIMIT)))
+        .collect();
+    let results = race(c, &vaults, |v| v.reveal(&id))?;
+    let mut counts = Vec::new();
+    for r in results {
+        match r {
+            Ok(revealed) => {
+                c.ensure(revealed.code == issued.code, || {
+                    "a reveal returned another code".into()
+                })?;
+                counts.push(revealed.reveal_count);
+            }
+            Err(Error::RevealLimitReached) => {}
+            Err(e) => {
+                return Err(c.fail(format!(
+                    "a reveal over the limit must fail RevealLimitReached, got {}",
+                    describe(&e)
+                )));
+            }
+        }
+    }
+    counts.sort_unstable();
+    c.ensure(counts.iter().copied().eq(1..=LIMIT), || {
+        format!("{THREADS} concurrent vault reveals with a limit of {LIMIT} returned the code with counts {counts:?}, expected exactly [1, 2, 3]")
+    })
+}
+
+fn claim(
+    c: Ctx,
+    s: &Stores,
+    now: u64,
+    due_by: u64,
+    lease_until: u64,
+    max: usize,
+) -> Result<Vec<ReminderClaim>, Failure> {
+    let mut got = c.call(
+        s.records.claim_reminders(now, due_by, lease_until, max),
+        "claim_reminders",
+    )?;
+    got.sort_by(|a, b| a.order_id.cmp(&b.order_id));
+    Ok(got)
+}
+
+fn claims_of(items: &[&Sealed]) -> Vec<ReminderClaim> {
+    let mut claims: Vec<ReminderClaim> = items
+        .iter()
+        .map(|x| ReminderClaim {
+            order_id: x.record.order_id.clone(),
+            expires_at_ms: x.record.expires_at_ms,
+        })
+        .collect();
+    claims.sort_by(|a, b| a.order_id.cmp(&b.order_id));
+    claims
+}
+
+fn names(claims: &[ReminderClaim], p: &str) -> Vec<String> {
+    claims
+        .iter()
+        .map(|x| {
+            x.order_id
+                .strip_prefix(p)
+                .unwrap_or(&x.order_id)
+                .trim_start_matches('-')
+                .to_owned()
+        })
+        .collect()
+}
+
+/// `claim_reminders` takes exactly the due records, leases them, gives them again once the
+/// lease is over (`lease <= now`) and never once marked; revealed records and tombstones
+/// never. Then the same through a vault.
+///
+/// # Errors
+/// The first broken promise.
+pub fn reminder_claims_take_exactly_the_due(harness: &dyn Harness) -> Result<(), Failure> {
+    let c = Ctx("reminder_claims_take_exactly_the_due");
+    let s = c.fresh(harness)?;
+    let p = prefix(c)?;
+    let now = T0 + HOUR;
+    let due_by = now + DAY;
+    let lease_until = now + 10 * 60_000;
+    let sealed = insert_sealed(
+        c,
+        &s,
+        &p,
+        &[
+            ("at-now", now),
+            ("just-after", now + 1),
+            ("at-due", due_by),
+            ("after-due", due_by + 1),
+            ("plain", now + HOUR),
+            ("revealed", now + HOUR),
+            ("revoked", now + HOUR),
+            ("expired", now + HOUR),
+            ("premarked", now + HOUR),
+        ],
+    )?;
+    let by_name = |name: &str| -> Result<&Sealed, Failure> {
+        let id = format!("{p}-{name}");
+        sealed
+            .iter()
+            .find(|x| x.record.order_id == id)
+            .ok_or_else(|| c.fail("a test record is missing"))
+    };
+    let id_of = |name: &str| format!("{p}-{name}");
+    let revealed = c.call(
+        s.records.count_reveal(&id_of("revealed"), T0, NO_LIMIT),
+        "count_reveal",
+    )?;
+    c.ensure(revealed == Some(1), || {
+        format!("count_reveal of a sealed record returned {revealed:?}")
+    })?;
+    c.call(
+        s.records.destroy(
+            &id_of("revoked"),
+            &RecordBody::Revoked { revoked_at_ms: T0 },
+        ),
+        "destroy",
+    )?;
+    c.call(
+        s.records.destroy(
+            &id_of("expired"),
+            &RecordBody::Expired {
+                destroyed_at_ms: T0,
+            },
+        ),
+        "destroy",
+    )?;
+    let marked = c.call(
+        s.records.mark_reminded(&id_of("premarked"), T0),
+        "mark_reminded",
+    )?;
+    c.ensure(marked, || {
+        "mark_reminded of an unmarked record must return true".into()
+    })?;
+    let again = c.call(
+        s.records.mark_reminded(&id_of("premarked"), T0 + 1),
+        "mark_reminded",
+    )?;
+    c.ensure(!again, || {
+        "mark_reminded of a marked record must return false".into()
+    })?;
+    let missing = c.call(s.records.mark_reminded(&id_of("none"), T0), "mark_reminded")?;
+    c.ensure(!missing, || {
+        "mark_reminded of a missing record must return false".into()
+    })?;
+
+    let none = claim(c, &s, now, due_by, lease_until, 0)?;
+    c.ensure(none.is_empty(), || {
+        format!("claim_reminders with max 0 claimed {:?}", names(&none, &p))
+    })?;
+    let first = claim(c, &s, now, due_by, lease_until, 100)?;
+    let want = claims_of(&[
+        by_name("just-after")?,
+        by_name("at-due")?,
+        by_name("plain")?,
+    ]);
+    c.ensure(first == want, || {
+        format!(
+            "claim_reminders claimed {:?}, expected exactly [just-after, at-due, plain] with their stored expiry (not: expiring exactly at now, after due_by, revealed, revoked, expired tombstone, marked)",
+            names(&first, &p)
+        )
+    })?;
+    for x in &sealed {
+        let id = &x.record.order_id;
+        let loaded = c.load(&s, id)?;
+        let unchanged = loaded.as_ref().is_some_and(|r| {
+            r.reveal_count == u64::from(*id == id_of("revealed"))
+                && r.expires_at_ms == x.record.expires_at_ms
+                && r.key_id == x.record.key_id
+        });
+        c.ensure(unchanged, || {
+            "a claim or mark must not change what load returns".into()
+        })?;
+    }
+    for (at, what) in [
+        (now, "at the same time"),
+        (lease_until - 1, "1 ms before the lease ends"),
+    ] {
+        let got = claim(c, &s, at, due_by, at + 10 * 60_000, 100)?;
+        c.ensure(got.is_empty(), || {
+            format!(
+                "a second claim {what} claimed {:?} again (a running lease must keep them)",
+                names(&got, &p)
+            )
+        })?;
+    }
+    let marked = c.call(
+        s.records.mark_reminded(&id_of("plain"), now + 5),
+        "mark_reminded",
+    )?;
+    c.ensure(marked, || {
+        "mark_reminded of a claimed record must return true".into()
+    })?;
+    // Exactly at the lease end it is over (lease <= now): at-due again; plain is marked,
+    // just-after has expired.
+    let second_lease = lease_until + 10 * 60_000;
+    let got = claim(c, &s, lease_until, due_by, second_lease, 100)?;
+    let want = claims_of(&[by_name("at-due")?]);
+    c.ensure(got == want, || {
+        format!(
+            "a claim exactly when the lease ends claimed {:?}, expected [at-due] (a lease is over at lease_until <= now; a marked record is never claimed again)",
+            names(&got, &p)
+        )
+    })?;
+    let got = claim(c, &s, second_lease, due_by, second_lease + 1, 100)?;
+    c.ensure(got == want, || {
+        format!(
+            "a record claimed twice and never marked must be claimed a third time after its lease, got {:?}",
+            names(&got, &p)
+        )
+    })?;
+    c.call(
+        s.records.mark_reminded(&id_of("at-due"), second_lease),
+        "mark_reminded",
+    )?;
+    let got = claim(c, &s, due_by - 1, due_by, due_by, 100)?;
+    c.ensure(got.is_empty(), || {
+        format!("after both were marked a claim found {:?}", names(&got, &p))
+    })?;
+
+    // Up to max, earliest expiry first.
+    let q = format!("{p}-q");
+    let batch = insert_sealed(
+        c,
+        &s,
+        &q,
+        &[
+            ("e", due_by + 5 * HOUR),
+            ("b", due_by + 2 * HOUR),
+            ("d", due_by + 4 * HOUR),
+            ("a", due_by + HOUR),
+            ("c", due_by + 3 * HOUR),
+        ],
+    )?;
+    let at = due_by + 1;
+    let got = claim(c, &s, at, at + DAY, at + HOUR, 2)?;
+    let earliest: Vec<&Sealed> = batch
+        .iter()
+        .filter(|x| x.record.order_id.ends_with("-a") || x.record.order_id.ends_with("-b"))
+        .collect();
+    c.ensure(got == claims_of(&earliest), || {
+        format!(
+            "claim_reminders with max 2 of 5 due claimed {:?}, expected the two earliest [a, b]",
+            names(&got, &q)
+        )
+    })?;
+    let rest = claim(c, &s, at, at + DAY, at + HOUR, 100)?;
+    c.ensure(rest.len() == 3, || {
+        format!(
+            "the next claim found {:?}, expected the other three",
+            names(&rest, &q)
+        )
+    })?;
+
+    // Purge takes the reminder state with the record: the same order id issued again is
+    // due again.
+    let gone = c.call(s.records.purge_expired(due_by + DAY), "purge_expired")?;
+    c.ensure(gone.contains(&id_of("at-due")), || {
+        "purge_expired must delete a claimed and marked record at its expiry".into()
+    })?;
+    let reborn = seal(c, &id_of("at-due"), due_by + DAY, due_by + DAY + HOUR)?;
+    c.call(
+        s.records.insert_all(std::slice::from_ref(&reborn.record)),
+        "insert_all",
+    )?;
+    let at = due_by + DAY + 1;
+    let got = claim(c, &s, at, at + HOUR, at + 1, 100)?;
+    c.ensure(got == claims_of(&[&reborn]), || {
+        format!(
+            "a record inserted after the purge of a marked one under the same order id must be claimable, got {:?}",
+            names(&got, &p)
+        )
+    })?;
+
+    // Through a vault.
+    let v_p = format!("{p}-v");
+    let clock = clock_at(c, T0)?;
+    let v = vault(&s, &clock);
+    let (soon, later, seen) = (
+        format!("{v_p}-soon"),
+        format!("{v_p}-later"),
+        format!("{v_p}-seen"),
+    );
+    let soon_issued = c.call(v.issue(&soon, Duration::from_millis(2 * DAY)), "issue")?;
+    c.call(v.issue(&later, Duration::from_millis(5 * DAY)), "issue")?;
+    c.call(v.issue(&seen, Duration::from_millis(2 * DAY)), "issue")?;
+    c.call(v.reveal(&seen), "reveal")?;
+    let lead = Duration::from_millis(2 * DAY);
+    let lease = Duration::from_millis(HOUR);
+    let due = c.call(v.claim_reminders(lead, lease, 10), "Vault::claim_reminders")?;
+    let due: Vec<_> = due
+        .iter()
+        .filter(|d| d.order_id().starts_with(&v_p))
+        .collect();
+    c.ensure(
+        due.len() == 1
+            && due.first().is_some_and(|d| d.order_id() == soon && d.expires_at() == soon_issued.expires_at),
+        || format!("Vault::claim_reminders with a 2-day lead returned {} orders, expected only the unrevealed one expiring in 2 days", due.len()),
+    )?;
+    c.ensure(
+        c.call(v.mark_reminded(&soon), "Vault::mark_reminded")?,
+        || "Vault::mark_reminded of a claimed order must return true".into(),
+    )?;
+    set(c, &clock, T0 + 3 * DAY + 1)?;
+    let due = c.call(v.claim_reminders(lead, lease, 10), "Vault::claim_reminders")?;
+    let due: Vec<&str> = due
+        .iter()
+        .map(|d| d.order_id())
+        .filter(|id| id.starts_with(&v_p))
+        .collect();
+    c.ensure(due == [later.as_str()], || {
+        format!(
+            "three days on, Vault::claim_reminders returned {due:?}, expected only the 5-day order"
+        )
+    })
+}
+
+/// Claims racing on several handles return each due record exactly once.
+///
+/// # Errors
+/// The first broken promise.
+pub fn concurrent_reminder_claims_are_exclusive(harness: &dyn Harness) -> Result<(), Failure> {
+    const THREADS: usize = 6;
+    const RECORDS: usize = 40;
+    const EACH: usize = 3;
+    let c = Ctx("concurrent_reminder_claims_are_exclusive");
+    let s = c.fresh(harness)?;
+    let handles = c.handles(harness, &s, THREADS)?;
+    let p = prefix(c)?;
+    let now = T0 + HOUR;
+    let names: Vec<String> = (0..RECORDS).map(|i| format!("{i}")).collect();
+    let items: Vec<(&str, u64)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            (
+                n.as_str(),
+                now + 1 + u64::try_from(i % 7).unwrap_or(0) * HOUR,
+            )
+        })
+        .collect();
+    let sealed = insert_sealed(c, &s, &p, &items)?;
+    let results = race(c, &handles, |h| {
+        let mut mine = Vec::new();
+        loop {
+            match h.records.claim_reminders(now, now + DAY, now + HOUR, EACH) {
+                Ok(got) if got.is_empty() => return Ok(mine),
+                Ok(got) => mine.extend(got),
+                Err(e) => return Err(e),
+            }
+        }
+    })?;
+    let mut all = Vec::new();
+    for r in results {
+        let got = c.call(r, "claim_reminders")?;
+        c.ensure(got.len() <= RECORDS, || "a claim returned too many".into())?;
+        all.extend(got);
+    }
+    all.sort_by(|a, b| a.order_id.cmp(&b.order_id));
+    let refs: Vec<&Sealed> = sealed.iter().collect();
+    let want = claims_of(&refs);
+    c.ensure(all == want, || {
+        let distinct = all.iter().map(|x| &x.order_id).collect::<BTreeSet<_>>().len();
+        format!("{THREADS} concurrent claimers returned {} claims ({distinct} distinct) for {RECORDS} due records: each must be claimed exactly once", all.len())
+    })?;
+    let left = claim(c, &s, now, now + DAY, now + HOUR, 100)?;
+    c.ensure(left.is_empty(), || {
+        format!(
+            "after the race {} records were claimable again within their lease",
+            left.len()
+        )
     })
 }

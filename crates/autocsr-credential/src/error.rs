@@ -47,7 +47,9 @@ pub enum Error {
         reason: &'static str,
     },
     /// The requested window is zero, longer than [`MAX_WINDOW`](crate::MAX_WINDOW) (366
-    /// days), or ends after year 9999.
+    /// days), or ends after year 9999; or a reminder lead or lease
+    /// ([`Vault::claim_reminders`](crate::Vault::claim_reminders)) is below 1 ms or over 366
+    /// days.
     #[error("invalid credential window (it must be more than zero and at most 366 days)")]
     InvalidWindow,
     /// The clock reads a time the vault cannot represent (before 1970 or after year 9999).
@@ -65,6 +67,12 @@ pub enum Error {
     /// The credential was revoked; the code is destroyed.
     #[error("credential revoked")]
     Revoked,
+    /// The code has been revealed as many times as the vault's reveal limit allows
+    /// ([`Vault::with_reveal_limit`](crate::Vault::with_reveal_limit)). The code is not
+    /// destroyed: it stays until its expiry and purge (or a revoke), and a vault with a
+    /// higher limit would reveal it again.
+    #[error("reveal limit reached for this credential")]
+    RevealLimitReached,
     /// The stored record failed authentication (edited, moved to another order, times this
     /// version never writes, wrong or missing key). Deliberately opaque. Every read path
     /// (`reveal`, `status`, `revoke`, `open_record`) reports a tampered record as this.

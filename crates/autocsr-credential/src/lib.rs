@@ -26,9 +26,10 @@ pub use sqlite::{
 };
 pub use store::{
     AuditEvent, AuditKind, AuditSink, Clock, KeyStore, KeyWrapper, ManualClock, MemoryAudit,
-    MemoryKeyStore, MemoryRecordStore, NoAudit, RecordStore, StoredKey, SystemClock, period_end,
+    MemoryKeyStore, MemoryRecordStore, NoAudit, RecordStore, ReminderClaim, StoredKey, SystemClock,
+    period_end,
 };
 pub use vault::{
-    CredentialState, DEFAULT_WINDOW, IssuedCredential, MAX_WINDOW, PurgeReport, Revealed, Status,
-    Vault,
+    CredentialState, DEFAULT_WINDOW, IssuedCredential, MAX_WINDOW, PurgeReport, ReminderDue,
+    Revealed, Status, Vault,
 };

@@ -186,7 +186,10 @@ impl core::fmt::Debug for RecordBody {
 /// [`KeyStore`](crate::KeyStore); a tombstone keeps it so a repeated revoke can finish
 /// destroying the key. `reveal_count` is bookkeeping and is not authenticated.
 // Every store builds and persists every field: a new one must break each store's build
-// rather than be dropped silently, so this stays exhaustive.
+// rather than be dropped silently, so this stays exhaustive. The reminder lease and mark
+// are kept out on purpose: adding them would break every store and change `encode`, a
+// stable format, for bookkeeping that carries no secret and is not authenticated; stores
+// keep them beside the record (see `RecordStore::claim_reminders`).
 #[allow(clippy::exhaustive_structs)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredRecord {

@@ -15,7 +15,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, pa
 use zeroize::Zeroizing;
 
 use crate::record::{KeyId, NONCE_LEN, RecordBody, StoredRecord};
-use crate::store::{KeyStore, RecordStore, StoredKey, lock};
+use crate::store::{KeyStore, RecordStore, ReminderClaim, StoredKey, lock};
 use crate::{Error, Vault};
 
 /// File name of the record store inside a vault directory (safe to back up).
@@ -31,18 +31,35 @@ const STATE_SEALED: i64 = 0;
 const STATE_EXPIRED: i64 = 1;
 const STATE_REVOKED: i64 = 2;
 
-/// One store's schema: the current version, how to create it, and the table that held
-/// data under the one earlier (pre-release) version.
+/// One store's schema: the current version, how to create it, the in-place upgrades from
+/// earlier versions, and the table that held data under the pre-release version 1.
 struct Schema {
     version: i64,
     create: &'static str,
+    /// Oldest first; each takes the schema from `to - 1` to `to`, the last to `version`.
+    /// A version older than the first upgrade's start (that is, 1) is legacy.
+    upgrades: &'static [Upgrade],
     legacy_table: &'static str,
 }
 
+/// One in-place upgrade step (see [`Schema::upgrades`]).
+struct Upgrade {
+    to: i64,
+    sql: &'static str,
+}
+
+impl Schema {
+    /// The oldest version that is upgraded in place rather than treated as legacy.
+    fn oldest_upgradable(&self) -> i64 {
+        self.upgrades.first().map_or(self.version, |u| u.to - 1)
+    }
+}
+
 /// Version 1 held records under daily epoch keys (`key_epoch`); version 2 names each
-/// record's own key.
+/// record's own key; version 3 adds the reminder lease and mark (bookkeeping beside the
+/// record, not part of `StoredRecord`: see `RecordStore::claim_reminders`).
 const RECORD_SCHEMA: Schema = Schema {
-    version: 2,
+    version: 3,
     create: "CREATE TABLE records (
         order_id     TEXT PRIMARY KEY NOT NULL,
         format       INTEGER NOT NULL,
@@ -53,9 +70,22 @@ const RECORD_SCHEMA: Schema = Schema {
         state        INTEGER NOT NULL,
         state_at     INTEGER,
         nonce        BLOB,
-        ciphertext   BLOB
+        ciphertext   BLOB,
+        reminder_lease_until INTEGER,
+        reminded_at  INTEGER
     ) WITHOUT ROWID;
-    CREATE INDEX records_by_expiry ON records (expires_at);",
+    CREATE INDEX records_by_expiry ON records (expires_at);
+    CREATE INDEX records_reminder_due ON records (expires_at)
+        WHERE state = 0 AND reveal_count = 0 AND reminded_at IS NULL;",
+    // Two nullable columns (no row is rewritten) and the claim's index: only the
+    // never-revealed, unreminded sealed records (a reveal or a mark drops a row out of it).
+    upgrades: &[Upgrade {
+        to: 3,
+        sql: "ALTER TABLE records ADD COLUMN reminder_lease_until INTEGER;
+            ALTER TABLE records ADD COLUMN reminded_at INTEGER;
+            CREATE INDEX records_reminder_due ON records (expires_at)
+                WHERE state = 0 AND reveal_count = 0 AND reminded_at IS NULL;",
+    }],
     legacy_table: "records",
 };
 
@@ -68,6 +98,7 @@ const KEY_SCHEMA: Schema = Schema {
         key        BLOB NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX record_keys_by_expiry ON record_keys (expires_at);",
+    upgrades: &[],
     legacy_table: "epoch_keys",
 };
 
@@ -173,7 +204,8 @@ fn open_connection(path: &Path, schema: &Schema, legacy: Legacy) -> Result<Conne
 }
 
 /// Creates or checks the schema in one IMMEDIATE transaction (concurrent first opens queue
-/// on its lock). A newer schema is refused; an empty version-1 store is replaced; a
+/// on its lock). A newer schema is refused; an older one from version 2 on is upgraded in
+/// place (`Schema::upgrades`); an empty version-1 store is replaced; a
 /// version-1 store holding data is refused ([`Error::LegacyFormat`]), never half-converted,
 /// unless `legacy` says to discard it. Returns whether legacy data was dropped.
 fn migrate(conn: &mut Connection, schema: &Schema, legacy: Legacy) -> Result<bool, Error> {
@@ -196,6 +228,16 @@ fn migrate(conn: &mut Connection, schema: &Schema, legacy: Legacy) -> Result<boo
         });
     }
     if current == schema.version {
+        tx.commit().map_err(db_err)?;
+        return Ok(false);
+    }
+    if current > 0 && current >= schema.oldest_upgradable() {
+        // In place, step by step, in this one transaction: a crash leaves the old version.
+        for upgrade in schema.upgrades.iter().filter(|u| u.to > current) {
+            tx.execute_batch(upgrade.sql).map_err(db_err)?;
+        }
+        tx.execute("UPDATE schema_version SET version = ?1", [schema.version])
+            .map_err(db_err)?;
         tx.commit().map_err(db_err)?;
         return Ok(false);
     }
@@ -396,14 +438,24 @@ impl RecordStore for SqliteRecordStore {
         row.map(StoredRecordRow::into_record).transpose()
     }
 
-    fn count_reveal(&self, order_id: &str, now_ms: u64) -> Result<Option<u64>, Error> {
+    fn count_reveal(
+        &self,
+        order_id: &str,
+        now_ms: u64,
+        max_count: u64,
+    ) -> Result<Option<u64>, Error> {
         let conn = lock(&self.conn);
-        // The reveal counter is bookkeeping, not a promise: its commit is not fsynced on its
-        // own (synchronous=NORMAL for this one statement). A process crash never loses it;
-        // a power loss may lose the latest increments until the next durable commit.
+        if i64::try_from(max_count).is_ok() {
+            // Under a reveal limit the count is a promise ("at most n reveals"): a durable
+            // commit, so a power loss cannot hand out a lost reveal again.
+            return count_reveal_statement(&conn, order_id, now_ms, max_count);
+        }
+        // Without a limit the reveal counter is bookkeeping: its commit is not fsynced on
+        // its own (synchronous=NORMAL for this one statement). A process crash never loses
+        // it; a power loss may lose the latest increments until the next durable commit.
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(db_err)?;
-        let result = count_reveal_statement(&conn, order_id, now_ms);
+        let result = count_reveal_statement(&conn, order_id, now_ms, max_count);
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db_err)?;
         result
@@ -442,24 +494,105 @@ impl RecordStore for SqliteRecordStore {
         let _complete = checkpoint(&conn)?;
         Ok(ids)
     }
+
+    fn claim_reminders(
+        &self,
+        now_ms: u64,
+        due_by_ms: u64,
+        lease_until_ms: u64,
+        max: usize,
+    ) -> Result<Vec<ReminderClaim>, Error> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        // Above every INTEGER: everything that is due fits anyway.
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        let due_by = i64::try_from(due_by_ms).unwrap_or(i64::MAX);
+        let mut conn = lock(&self.conn);
+        // One IMMEDIATE transaction takes the write lock before it reads, so no other
+        // connection (or process) selects the same rows between this select and update.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let rows = {
+            let mut claim = tx
+                .prepare_cached(
+                    "UPDATE records SET reminder_lease_until = ?3
+                     WHERE order_id IN (
+                         SELECT order_id FROM records
+                         WHERE state = ?5 AND reveal_count = 0 AND reminded_at IS NULL
+                           AND expires_at > ?1 AND expires_at <= ?2
+                           AND (reminder_lease_until IS NULL OR reminder_lease_until <= ?1)
+                         ORDER BY expires_at, order_id LIMIT ?4)
+                     RETURNING order_id, expires_at",
+                )
+                .map_err(db_err)?;
+            let rows = claim
+                .query_map(
+                    params![
+                        to_i64(now_ms)?,
+                        due_by,
+                        to_i64(lease_until_ms)?,
+                        limit,
+                        STATE_SEALED
+                    ],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+                )
+                .map_err(db_err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db_err)?
+        };
+        tx.commit().map_err(db_err)?;
+        let mut claims = rows
+            .into_iter()
+            .map(|(order_id, expires_at)| {
+                Ok(ReminderClaim {
+                    order_id,
+                    expires_at_ms: to_u64(expires_at)?,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        claims.sort_unstable_by(|a, b| {
+            (a.expires_at_ms, &a.order_id).cmp(&(b.expires_at_ms, &b.order_id))
+        });
+        Ok(claims)
+    }
+
+    fn mark_reminded(&self, order_id: &str, now_ms: u64) -> Result<bool, Error> {
+        let conn = lock(&self.conn);
+        let changed = conn
+            .prepare_cached(
+                "UPDATE records SET reminded_at = ?2 WHERE order_id = ?1 AND reminded_at IS NULL",
+            )
+            .map_err(db_err)?
+            .execute(params![order_id, to_i64(now_ms)?])
+            .map_err(db_err)?;
+        Ok(changed == 1)
+    }
 }
 
 fn count_reveal_statement(
     conn: &Connection,
     order_id: &str,
     now_ms: u64,
+    max_count: u64,
 ) -> Result<Option<u64>, Error> {
+    // A limit above every INTEGER is no limit: NULL.
+    let max_count = i64::try_from(max_count).ok();
     let count: Option<i64> = conn
         .prepare_cached(
-            // Saturates at the largest INTEGER instead of overflowing into a REAL.
+            // Saturates at the largest INTEGER instead of overflowing into a REAL. The
+            // limit is in the WHERE of this one statement: a separate check would race.
             "UPDATE records
                  SET reveal_count = reveal_count + (reveal_count < 9223372036854775807)
-                 WHERE order_id = ?1 AND state = ?2 AND expires_at > ?3 RETURNING reveal_count",
+                 WHERE order_id = ?1 AND state = ?2 AND expires_at > ?3
+                   AND (?4 IS NULL OR reveal_count < ?4)
+                 RETURNING reveal_count",
         )
         .map_err(db_err)?
-        .query_row(params![order_id, STATE_SEALED, to_i64(now_ms)?], |r| {
-            r.get(0)
-        })
+        .query_row(
+            params![order_id, STATE_SEALED, to_i64(now_ms)?, max_count],
+            |r| r.get(0),
+        )
         .optional()
         .map_err(db_err)?;
     count.map(to_u64).transpose()

@@ -19,7 +19,12 @@ use crate::record::{KeyId, RecordBody, StoredRecord, from_millis, to_millis};
 ///
 /// - [`insert_all`](Self::insert_all): uniqueness of the order id, all or nothing.
 /// - [`count_reveal`](Self::count_reveal): "still sealed and `expires_at_ms > now_ms`"
-///   (strictly greater: at the expiry millisecond the code is already expired), then `+1`.
+///   (strictly greater: at the expiry millisecond the code is already expired) "and
+///   `reveal_count < max_count`", then `+1`.
+/// - [`claim_reminders`](Self::claim_reminders): "sealed, never revealed,
+///   `now_ms < expires_at_ms <= due_by_ms`, not reminded, lease absent or `<= now_ms`",
+///   then set the lease; two concurrent claims never return the same record.
+/// - [`mark_reminded`](Self::mark_reminded): "not yet marked", then set the mark.
 /// - [`destroy`](Self::destroy): "still sealed" (compare-and-set; exactly one of several
 ///   concurrent destroys wins).
 /// - [`purge_expired`](Self::purge_expired): `expires_at_ms <= now_ms` (the same edge:
@@ -58,16 +63,32 @@ pub trait RecordStore: Send + Sync {
     fn load(&self, order_id: &str) -> Result<Option<StoredRecord>, Error>;
 
     /// Adds one to the reveal count (saturating at `i64::MAX`, the largest count every
-    /// store can hold) if the record is still sealed and `expires_at_ms > now_ms`,
-    /// returning the new count; `None` otherwise (missing, a tombstone, or at or after its
-    /// expiry), changing nothing. One atomic step (`UPDATE … WHERE … RETURNING`): concurrent
-    /// calls each get their own new count and none is lost. The vault calls it after it
-    /// decrypted the code and only returns the code if this says `Some`, so this edge is
-    /// what keeps a reveal racing the expiry, a revoke or a purge from succeeding.
+    /// store can hold) if the record is still sealed, `expires_at_ms > now_ms` and
+    /// `reveal_count < max_count`, returning the new count; `None` otherwise (missing, a
+    /// tombstone, at or after its expiry, or at or over the limit), changing nothing.
+    ///
+    /// One atomic step (`UPDATE … WHERE … AND reveal_count < $max RETURNING`): concurrent
+    /// calls each get their own new count, none is lost, and of any number of concurrent
+    /// calls on a record with count `c`, exactly `max_count - c` (if positive) get `Some`.
+    /// A check of the count before the update, apart from it, would let a race through.
+    /// `max_count` is compared as a `u64`: one above `i64::MAX` (the vault passes
+    /// `u64::MAX` when it has no limit) is no limit for any count a store holds; a SQL
+    /// store that cannot bind it passes `NULL` and tests `($3 IS NULL OR reveal_count <
+    /// $3)`. `max_count == 0` refuses every call. Under a limit (`max_count <= i64::MAX`)
+    /// the increment is a promise and must be durable when this returns; without one a
+    /// store may defer its fsync (the SQLite store does). The vault calls this after it decrypted
+    /// the code and only returns the code if this says `Some`, so this edge is what keeps a
+    /// reveal racing the expiry, a revoke, a purge or other reveals at the limit from
+    /// succeeding.
     ///
     /// # Errors
     /// A storage error.
-    fn count_reveal(&self, order_id: &str, now_ms: u64) -> Result<Option<u64>, Error>;
+    fn count_reveal(
+        &self,
+        order_id: &str,
+        now_ms: u64,
+        max_count: u64,
+    ) -> Result<Option<u64>, Error>;
 
     /// Replaces a still-sealed record's body with `tombstone` (destroying the ciphertext),
     /// keeping every other field. Returns false, changing nothing, if the record is missing
@@ -87,6 +108,60 @@ pub trait RecordStore: Send + Sync {
     /// # Errors
     /// A storage error.
     fn purge_expired(&self, now_ms: u64) -> Result<Vec<String>, Error>;
+
+    /// Claims up to `max` records due a reminder, in one atomic step: each record that is
+    /// **sealed**, has **`reveal_count == 0`**, **`now_ms < expires_at_ms <= due_by_ms`**
+    /// (strict at `now_ms`: a record expiring exactly now is expired; inclusive at
+    /// `due_by_ms`), has **no reminded mark**, and whose **lease is absent or
+    /// `lease_until <= now_ms`** (a lease ending exactly now is over), gets its lease set to
+    /// `lease_until_ms`, and is returned with its `expires_at_ms`. Earliest expiry first
+    /// when more than `max` are due (a store may return them in any order). `max == 0`
+    /// claims nothing.
+    ///
+    /// Tombstones (revoked or expired) and revealed records are never claimed. Two
+    /// concurrent calls (from any process) never return the same record: the selection and
+    /// the lease update are one step (PostgreSQL: a CTE `SELECT … FOR UPDATE SKIP LOCKED`
+    /// feeding the `UPDATE`; SQLite: one `BEGIN IMMEDIATE` transaction). A claimed record
+    /// that is neither marked nor revealed is claimed again by the first call whose
+    /// `now_ms >= lease_until_ms`: that is how a reminder lost to a crash between claim and
+    /// send still goes out.
+    ///
+    /// The reminder state (lease and mark) is bookkeeping beside the record, like the
+    /// reveal count, but **not part of [`StoredRecord`]**: it carries no secret, is not
+    /// authenticated, and must not change the record's stable encoding. `load` does not
+    /// return it; [`purge_expired`](Self::purge_expired) deletes it with the record, and a
+    /// record inserted later under the same order id starts without one.
+    ///
+    /// # Errors
+    /// A storage error.
+    fn claim_reminders(
+        &self,
+        now_ms: u64,
+        due_by_ms: u64,
+        lease_until_ms: u64,
+        max: usize,
+    ) -> Result<Vec<ReminderClaim>, Error>;
+
+    /// Sets the durable reminded mark (at `now_ms`) on the record, whatever its state,
+    /// returning true if it was not marked before; false (changing nothing) if it is
+    /// already marked or missing. A marked record is never claimed again. Durable: once
+    /// this returns `Ok`, a crash does not undo it.
+    ///
+    /// # Errors
+    /// A storage error.
+    fn mark_reminded(&self, order_id: &str, now_ms: u64) -> Result<bool, Error>;
+}
+
+/// One record [`RecordStore::claim_reminders`] leased: what a store returns.
+// Every store builds it from two columns; a new field must break each store's build rather
+// than be left unset, so this stays exhaustive (like `StoredKey`).
+#[allow(clippy::exhaustive_structs)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ReminderClaim {
+    /// The order.
+    pub order_id: String,
+    /// Its expiry (ms since 1970, UTC), exactly as stored.
+    pub expires_at_ms: u64,
 }
 
 /// A record key for the [`KeyStore`]: its id, when its record expires, and the key blob.
@@ -348,7 +423,22 @@ pub(crate) const REVEAL_COUNT_MAX: u64 = i64::MAX.unsigned_abs();
 /// Records in memory.
 #[derive(Debug, Default)]
 pub struct MemoryRecordStore {
-    records: Mutex<HashMap<String, StoredRecord>>,
+    inner: Mutex<MemoryRecords>,
+}
+
+/// The records and, apart from them, their reminder bookkeeping (see
+/// [`RecordStore::claim_reminders`] for why it is not in [`StoredRecord`]).
+#[derive(Debug, Default)]
+struct MemoryRecords {
+    records: HashMap<String, StoredRecord>,
+    reminders: HashMap<String, ReminderState>,
+}
+
+/// A record's reminder lease and mark, both ms since 1970.
+#[derive(Clone, Copy, Debug, Default)]
+struct ReminderState {
+    lease_until_ms: Option<u64>,
+    reminded_at_ms: Option<u64>,
 }
 
 impl MemoryRecordStore {
@@ -363,41 +453,55 @@ impl MemoryRecordStore {
     /// # Errors
     /// As [`StoredRecord::encode`] (only for a record put in with [`overwrite`](Self::overwrite)).
     pub fn snapshot(&self) -> Result<Vec<Vec<u8>>, Error> {
-        lock(&self.records)
+        lock(&self.inner)
+            .records
             .values()
             .map(StoredRecord::encode)
             .collect()
     }
 
-    /// Replaces a record as an attacker with write access to the store would (tests).
+    /// Replaces a record as an attacker with write access to the store would (tests). Its
+    /// reminder state is kept.
     pub fn overwrite(&self, record: StoredRecord) {
-        lock(&self.records).insert(record.order_id.clone(), record);
+        lock(&self.inner)
+            .records
+            .insert(record.order_id.clone(), record);
     }
 }
 
 impl RecordStore for MemoryRecordStore {
     fn insert_all(&self, records: &[StoredRecord]) -> Result<(), Error> {
-        let mut map = lock(&self.records);
+        let mut inner = lock(&self.inner);
         let mut seen = std::collections::HashSet::new();
         for r in records {
-            if map.contains_key(&r.order_id) || !seen.insert(r.order_id.as_str()) {
+            if inner.records.contains_key(&r.order_id) || !seen.insert(r.order_id.as_str()) {
                 return Err(Error::AlreadyExists);
             }
         }
         for r in records {
-            map.insert(r.order_id.clone(), r.clone());
+            inner.reminders.remove(&r.order_id);
+            inner.records.insert(r.order_id.clone(), r.clone());
         }
         Ok(())
     }
 
     fn load(&self, order_id: &str) -> Result<Option<StoredRecord>, Error> {
-        Ok(lock(&self.records).get(order_id).cloned())
+        Ok(lock(&self.inner).records.get(order_id).cloned())
     }
 
-    fn count_reveal(&self, order_id: &str, now_ms: u64) -> Result<Option<u64>, Error> {
-        let mut map = lock(&self.records);
-        match map.get_mut(order_id) {
-            Some(r) if matches!(r.body, RecordBody::Sealed { .. }) && r.expires_at_ms > now_ms => {
+    fn count_reveal(
+        &self,
+        order_id: &str,
+        now_ms: u64,
+        max_count: u64,
+    ) -> Result<Option<u64>, Error> {
+        let mut inner = lock(&self.inner);
+        match inner.records.get_mut(order_id) {
+            Some(r)
+                if matches!(r.body, RecordBody::Sealed { .. })
+                    && r.expires_at_ms > now_ms
+                    && r.reveal_count < max_count =>
+            {
                 if r.reveal_count < REVEAL_COUNT_MAX {
                     r.reveal_count += 1;
                 }
@@ -408,8 +512,8 @@ impl RecordStore for MemoryRecordStore {
     }
 
     fn destroy(&self, order_id: &str, tombstone: &RecordBody) -> Result<bool, Error> {
-        let mut map = lock(&self.records);
-        match map.get_mut(order_id) {
+        let mut inner = lock(&self.inner);
+        match inner.records.get_mut(order_id) {
             Some(r) if matches!(r.body, RecordBody::Sealed { .. }) => {
                 r.body = tombstone.clone();
                 Ok(true)
@@ -419,16 +523,70 @@ impl RecordStore for MemoryRecordStore {
     }
 
     fn purge_expired(&self, now_ms: u64) -> Result<Vec<String>, Error> {
-        let mut map = lock(&self.records);
-        let expired: Vec<String> = map
+        let mut inner = lock(&self.inner);
+        let expired: Vec<String> = inner
+            .records
             .values()
             .filter(|r| r.expires_at_ms <= now_ms)
             .map(|r| r.order_id.clone())
             .collect();
         for id in &expired {
-            map.remove(id);
+            inner.records.remove(id);
+            inner.reminders.remove(id);
         }
         Ok(expired)
+    }
+
+    fn claim_reminders(
+        &self,
+        now_ms: u64,
+        due_by_ms: u64,
+        lease_until_ms: u64,
+        max: usize,
+    ) -> Result<Vec<ReminderClaim>, Error> {
+        let mut inner = lock(&self.inner);
+        let MemoryRecords { records, reminders } = &mut *inner;
+        let mut due: Vec<ReminderClaim> = records
+            .values()
+            .filter(|r| {
+                let state = reminders.get(&r.order_id).copied().unwrap_or_default();
+                matches!(r.body, RecordBody::Sealed { .. })
+                    && r.reveal_count == 0
+                    && now_ms < r.expires_at_ms
+                    && r.expires_at_ms <= due_by_ms
+                    && state.reminded_at_ms.is_none()
+                    && state.lease_until_ms.is_none_or(|lease| lease <= now_ms)
+            })
+            .map(|r| ReminderClaim {
+                order_id: r.order_id.clone(),
+                expires_at_ms: r.expires_at_ms,
+            })
+            .collect();
+        due.sort_unstable_by(|a, b| {
+            (a.expires_at_ms, &a.order_id).cmp(&(b.expires_at_ms, &b.order_id))
+        });
+        due.truncate(max);
+        for claim in &due {
+            reminders
+                .entry(claim.order_id.clone())
+                .or_default()
+                .lease_until_ms = Some(lease_until_ms);
+        }
+        Ok(due)
+    }
+
+    fn mark_reminded(&self, order_id: &str, now_ms: u64) -> Result<bool, Error> {
+        let mut inner = lock(&self.inner);
+        let MemoryRecords { records, reminders } = &mut *inner;
+        if !records.contains_key(order_id) {
+            return Ok(false);
+        }
+        let state = reminders.entry(order_id.to_owned()).or_default();
+        if state.reminded_at_ms.is_some() {
+            return Ok(false);
+        }
+        state.reminded_at_ms = Some(now_ms);
+        Ok(true)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The expiring, crypto-shredding vault.
 
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -11,7 +12,7 @@ use crate::record::{
 };
 use crate::store::{
     AuditEvent, AuditKind, AuditSink, Clock, KeyStore, KeyWrapper, MemoryKeyStore,
-    MemoryRecordStore, NoAudit, RecordStore, StoredKey, SystemClock,
+    MemoryRecordStore, NoAudit, RecordStore, ReminderClaim, StoredKey, SystemClock,
 };
 use crate::{CodeLength, Error, UnlockCode};
 
@@ -70,6 +71,46 @@ pub struct Status {
     pub expires_at: SystemTime,
     /// Successful reveals so far.
     pub reveal_count: u64,
+    /// The vault's per-order reveal limit ([`Vault::with_reveal_limit`]), if it has one.
+    pub reveal_limit: Option<NonZeroU64>,
+    /// Whether the vault has a reveal limit and `reveal_count` has reached it, whatever
+    /// the state: a reveal then fails with [`Error::RevealLimitReached`] (unless the state
+    /// answers first with `Expired` or `Revoked`). A reveal can return the code only when
+    /// the state is `Available` and this is false (see [`can_reveal`](Self::can_reveal)).
+    /// Read at the time of the call: a concurrent reveal may reach the limit right after.
+    pub reveal_limit_reached: bool,
+}
+
+impl Status {
+    /// Whether a reveal would return the code now: `Available` and under the reveal limit.
+    #[must_use]
+    pub fn can_reveal(&self) -> bool {
+        self.state == CredentialState::Available && !self.reveal_limit_reached
+    }
+}
+
+/// An order whose code was never revealed and whose window ends within the lead time:
+/// one claim of [`Vault::claim_reminders`]. Carries no secret.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct ReminderDue {
+    order_id: String,
+    expires_at: SystemTime,
+}
+
+impl ReminderDue {
+    /// The order; also the idempotency key to send with the reminder, so a receiver can
+    /// drop the repeat a crash between claim and [`Vault::mark_reminded`] may cause.
+    #[must_use]
+    pub fn order_id(&self) -> &str {
+        &self.order_id
+    }
+
+    /// When the order's reveal window closes.
+    #[must_use]
+    pub fn expires_at(&self) -> SystemTime {
+        self.expires_at
+    }
 }
 
 /// What a purge destroyed. A purge that fails part-way and is repeated counts only what
@@ -100,6 +141,7 @@ pub struct Vault {
     audit: Arc<dyn AuditSink>,
     key_wrapper: Option<Arc<dyn KeyWrapper>>,
     code_length: CodeLength,
+    reveal_limit: Option<NonZeroU64>,
 }
 
 impl core::fmt::Debug for Vault {
@@ -107,6 +149,7 @@ impl core::fmt::Debug for Vault {
         f.debug_struct("Vault")
             .field("code_length", &self.code_length)
             .field("key_wrapper", &self.key_wrapper.is_some())
+            .field("reveal_limit", &self.reveal_limit)
             .finish_non_exhaustive()
     }
 }
@@ -124,6 +167,7 @@ impl Vault {
             audit: Arc::new(NoAudit),
             key_wrapper: None,
             code_length: CodeLength::DEFAULT,
+            reveal_limit: None,
         }
     }
 
@@ -163,6 +207,31 @@ impl Vault {
     pub fn with_code_length(mut self, length: CodeLength) -> Self {
         self.code_length = length;
         self
+    }
+
+    /// Lets each order's code be revealed at most `limit` times (by default there is no
+    /// limit). Enforced by the store in the same atomic step that counts a reveal, so any
+    /// number of concurrent reveals, on any number of servers sharing the stores, return
+    /// the code at most `limit` times in all; the rest fail with
+    /// [`Error::RevealLimitReached`]. The limit is this vault's setting, not stored with the
+    /// record: servers sharing a vault must use the same one, and raising it lets orders at
+    /// the old limit be revealed again. Reaching it destroys nothing: the code stays until
+    /// its expiry and purge, or a [`revoke`](Self::revoke).
+    #[must_use]
+    pub fn with_reveal_limit(mut self, limit: NonZeroU64) -> Self {
+        self.reveal_limit = Some(limit);
+        self
+    }
+
+    /// The reveal limit set with [`with_reveal_limit`](Self::with_reveal_limit), if any.
+    #[must_use]
+    pub fn reveal_limit(&self) -> Option<NonZeroU64> {
+        self.reveal_limit
+    }
+
+    /// Whether `count` reveals reach this vault's limit.
+    fn at_limit(&self, count: u64) -> bool {
+        self.reveal_limit.is_some_and(|limit| count >= limit.get())
     }
 
     fn now_ms(&self) -> Result<u64, Error> {
@@ -248,7 +317,11 @@ impl Vault {
     ///
     /// Keys go first so a stored record always has its key. A crash between the two writes
     /// leaves only orphan keys, which encrypt nothing that was ever stored and which purge
-    /// destroys at their expiry like any other; a refused insert destroys its keys at once.
+    /// destroys at their expiry like any other. Keys are destroyed at once only when the
+    /// record store refused the records (`AlreadyExists`); after any other error the
+    /// records may have been stored (a database that committed them and lost the
+    /// connection before answering), and destroying their keys would leave live records
+    /// that answer `Tampered`.
     fn store_codes(
         &self,
         items: &[(&str, &UnlockCode)],
@@ -284,10 +357,12 @@ impl Vault {
         }
         self.keys.insert_all(&keys)?;
         if let Err(error) = self.records.insert_all(&records) {
-            // Nothing under these keys was stored: destroy them now. Should that fail too,
-            // they are orphans that purge destroys at their expiry.
-            let ids: Vec<KeyId> = keys.iter().map(|k| k.id).collect();
-            let _ = self.keys.destroy(&ids);
+            if matches!(error, Error::AlreadyExists) {
+                // Refused: nothing under these keys was stored, destroy them now. Should
+                // that fail too, they are orphans that purge destroys at their expiry.
+                let ids: Vec<KeyId> = keys.iter().map(|k| k.id).collect();
+                let _ = self.keys.destroy(&ids);
+            }
             return Err(error);
         }
         for (order_id, _) in items {
@@ -301,26 +376,46 @@ impl Vault {
     /// At or after the expiry the reveal fails with [`Error::Expired`] and destroys the
     /// ciphertext and the record's key, leaving a secret-free tombstone that keeps answering
     /// `Expired` until [`purge`](Self::purge). The reveal count only grows for a reveal
-    /// that returns the code.
+    /// that returns the code. With a [reveal limit](Self::with_reveal_limit), a reveal of
+    /// an order already revealed that many times fails with
+    /// [`Error::RevealLimitReached`]; the store checks the limit in the same atomic step
+    /// that counts, so concurrent reveals never exceed it.
+    ///
+    /// What a refused reveal reports, first match wins: `NotFound`; `Tampered` for
+    /// impossible stored times; `Expired` (the window has closed; destroys the code) or
+    /// `Revoked`; `RevealLimitReached`; `Tampered` (authentication failed, or the key is
+    /// gone early). A reveal that passed these checks but lost a race in the store (a
+    /// revoke, the expiry, a purge or other reveals taking the last ones under the limit
+    /// came first) reloads the record and answers the same way from what is there now.
     ///
     /// # Errors
-    /// [`Error::NotFound`], [`Error::Expired`], [`Error::Revoked`], [`Error::Tampered`]
-    /// (authentication failed, impossible stored times, or the key is gone early),
-    /// [`Error::KeyWrap`], storage errors.
+    /// [`Error::NotFound`], [`Error::Expired`], [`Error::Revoked`],
+    /// [`Error::RevealLimitReached`], [`Error::Tampered`], [`Error::KeyWrap`], storage
+    /// errors.
     pub fn reveal(&self, order_id: &str) -> Result<Revealed, Error> {
         validate_order_id(order_id)?;
         let now = self.now_ms()?;
         let record = self.load(order_id)?;
         self.refuse_unless_open(&record, now)?;
+        // Before any key is read or unwrapped (an HSM call) for nothing.
+        if self.at_limit(record.reveal_count) {
+            return Err(Error::RevealLimitReached);
+        }
         let Some(key) = self.record_key(&record)? else {
             return Err(self.missing_key(order_id));
         };
         let code = record::open_record(&record, &key)?;
-        let Some(reveal_count) = self.records.count_reveal(order_id, now)? else {
-            // Revoked, expired or purged between the load and now: report what is there.
+        // No limit: u64::MAX is above every count a store holds.
+        let max_count = self.reveal_limit.map_or(u64::MAX, NonZeroU64::get);
+        let Some(reveal_count) = self.records.count_reveal(order_id, now, max_count)? else {
+            // Revoked, expired, purged or at the limit between the load and now: report
+            // what is there.
             drop(code);
             let current = self.load(order_id)?;
             self.refuse_unless_open(&current, now)?;
+            if self.at_limit(current.reveal_count) {
+                return Err(Error::RevealLimitReached);
+            }
             return Err(Error::Tampered);
         };
         self.emit(AuditKind::Revealed, order_id, now);
@@ -402,7 +497,101 @@ impl Vault {
             created_at: from_millis(record.created_at_ms),
             expires_at: from_millis(record.expires_at_ms),
             reveal_count: record.reveal_count,
+            reveal_limit: self.reveal_limit,
+            reveal_limit_reached: self.at_limit(record.reveal_count),
         })
+    }
+
+    /// Claims up to `max` orders due a reminder: sealed, **never revealed**, whose window
+    /// ends after now and at most `lead` from now (`now < expires_at <= now + lead`), not
+    /// yet [marked](Self::mark_reminded), and not claimed by a lease that is still running.
+    /// Each returned order is leased for `lease`: no other call (on this or any server
+    /// sharing the stores) returns it until the lease ends. Earliest expiry first.
+    ///
+    /// Delivery: send the reminder for each returned order, then call
+    /// [`mark_reminded`](Self::mark_reminded); a marked order is never claimed again. While
+    /// the servers live, each order is claimed exactly once. If a server dies (or the send
+    /// fails and is not marked) between the claim and the mark, the order is claimed again
+    /// by the first call after the lease ends, so the reminder goes out **at least once**
+    /// across crashes, possibly twice: send [`ReminderDue::order_id`] as the idempotency
+    /// key. Choose `lease` longer than a send can take, including its retries. An order
+    /// revealed, revoked or expired meanwhile is not claimed again. Reminder state is
+    /// bookkeeping like the reveal count: not authenticated, no secret.
+    ///
+    /// Each claimed order is read back like every read path does (`reveal`, `status`): one
+    /// whose record is tampered (impossible stored times, an unknown format, a row that
+    /// does not decode), whose order id this vault would refuse, or that is no longer
+    /// sealed, unrevealed and due as the store claimed (an edited store, a store breaking
+    /// its contract, or a reveal or revoke right after the claim) is **skipped**: not
+    /// returned, left leased, and skipped again by later claims until it is no longer due.
+    /// It never fails the other claims. `max == 0` claims nothing.
+    ///
+    /// # Errors
+    /// [`Error::InvalidWindow`] for a `lead` or `lease` of zero (below 1 ms) or over
+    /// [`MAX_WINDOW`] (366 days), checked before the store is asked; [`Error::InvalidTime`]
+    /// for a clock out of range; storage errors (claims already leased by then are claimed
+    /// again once their lease ends).
+    pub fn claim_reminders(
+        &self,
+        lead: Duration,
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<ReminderDue>, Error> {
+        let lead_ms = reminder_span(lead)?;
+        let lease_ms = reminder_span(lease)?;
+        let now = self.now_ms()?;
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        // Both at most MAX_TIME_MS + 366 days: no overflow, and within every store's i64.
+        let due_by = now.saturating_add(lead_ms);
+        let lease_until = now.saturating_add(lease_ms);
+        let claims = self
+            .records
+            .claim_reminders(now, due_by, lease_until, max)?;
+        let mut due = Vec::with_capacity(claims.len());
+        for claim in claims {
+            if self.still_due(&claim, now, due_by)? {
+                due.push(ReminderDue {
+                    expires_at: from_millis(claim.expires_at_ms),
+                    order_id: claim.order_id,
+                });
+            }
+        }
+        due.sort_by(|a, b| (a.expires_at, &a.order_id).cmp(&(b.expires_at, &b.order_id)));
+        Ok(due)
+    }
+
+    /// Whether a claim is what this vault asked for: an order id it accepts, a record that
+    /// loads untampered, sealed, never revealed, with the claimed expiry in `(now,
+    /// due_by]`. Only a storage error is an error.
+    fn still_due(&self, claim: &ReminderClaim, now: u64, due_by: u64) -> Result<bool, Error> {
+        if validate_order_id(&claim.order_id).is_err()
+            || claim.expires_at_ms <= now
+            || claim.expires_at_ms > due_by
+        {
+            return Ok(false);
+        }
+        let record = match self.load(&claim.order_id) {
+            Ok(record) => record,
+            Err(Error::NotFound | Error::Tampered) => return Ok(false),
+            Err(other) => return Err(other),
+        };
+        Ok(matches!(record.body, RecordBody::Sealed { .. })
+            && record.reveal_count == 0
+            && record.expires_at_ms == claim.expires_at_ms)
+    }
+
+    /// Marks the order's reminder as sent, durably: it is never claimed again. Returns true
+    /// if this call set the mark; false if it was already set or the order does not exist
+    /// (purged). Call it after the reminder was delivered.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOrderId`], [`Error::InvalidTime`], storage errors.
+    pub fn mark_reminded(&self, order_id: &str) -> Result<bool, Error> {
+        validate_order_id(order_id)?;
+        let now = self.now_ms()?;
+        self.records.mark_reminded(order_id, now)
     }
 
     /// Revokes a credential: its ciphertext and its key are destroyed before this returns
@@ -501,6 +690,18 @@ fn window_end(now: u64, window: Duration) -> Result<u64, Error> {
     }
     now.checked_add(window_ms)
         .filter(|e| *e <= MAX_TIME_MS)
+        .ok_or(Error::InvalidWindow)
+}
+
+/// A reminder lead or lease in ms: more than zero (at least 1 ms) and at most
+/// [`MAX_WINDOW`].
+fn reminder_span(span: Duration) -> Result<u64, Error> {
+    if span > MAX_WINDOW {
+        return Err(Error::InvalidWindow);
+    }
+    u64::try_from(span.as_millis())
+        .ok()
+        .filter(|ms| *ms > 0)
         .ok_or(Error::InvalidWindow)
 }
 

@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex};
 use autocsr_credential::conformance::{self, Failures, Harness, Stores};
 use autocsr_credential::record::{RecordBody, StoredRecord};
 use autocsr_credential::{
-    Error, KeyId, KeyStore, MemoryKeyStore, MemoryRecordStore, RecordStore, StoredKey,
+    Error, KeyId, KeyStore, MemoryKeyStore, MemoryRecordStore, RecordStore, ReminderClaim,
+    StoredKey,
 };
 use zeroize::Zeroizing;
 
@@ -130,10 +131,18 @@ impl RecordStore for RevealsAtExpiry {
         load(order_id: &str) -> Result<Option<StoredRecord>, Error>;
         destroy(order_id: &str, tombstone: &RecordBody) -> Result<bool, Error>;
         purge_expired(now_ms: u64) -> Result<Vec<String>, Error>;
+        claim_reminders(now_ms: u64, due_by_ms: u64, lease_until_ms: u64, max: usize) -> Result<Vec<ReminderClaim>, Error>;
+        mark_reminded(order_id: &str, now_ms: u64) -> Result<bool, Error>;
     }
-    fn count_reveal(&self, order_id: &str, now_ms: u64) -> Result<Option<u64>, Error> {
+    fn count_reveal(
+        &self,
+        order_id: &str,
+        now_ms: u64,
+        max_count: u64,
+    ) -> Result<Option<u64>, Error> {
         // expires_at > now - 1  <=>  expires_at >= now
-        self.0.count_reveal(order_id, now_ms.saturating_sub(1))
+        self.0
+            .count_reveal(order_id, now_ms.saturating_sub(1), max_count)
     }
 }
 
@@ -158,8 +167,10 @@ impl RecordStore for PurgesLate {
     delegate_records! {
         insert_all(records: &[StoredRecord]) -> Result<(), Error>;
         load(order_id: &str) -> Result<Option<StoredRecord>, Error>;
-        count_reveal(order_id: &str, now_ms: u64) -> Result<Option<u64>, Error>;
+        count_reveal(order_id: &str, now_ms: u64, max_count: u64) -> Result<Option<u64>, Error>;
         destroy(order_id: &str, tombstone: &RecordBody) -> Result<bool, Error>;
+        claim_reminders(now_ms: u64, due_by_ms: u64, lease_until_ms: u64, max: usize) -> Result<Vec<ReminderClaim>, Error>;
+        mark_reminded(order_id: &str, now_ms: u64) -> Result<bool, Error>;
     }
     fn purge_expired(&self, now_ms: u64) -> Result<Vec<String>, Error> {
         self.0.purge_expired(now_ms.saturating_sub(1))
@@ -184,9 +195,11 @@ struct OneAtATime(Arc<dyn RecordStore>);
 impl RecordStore for OneAtATime {
     delegate_records! {
         load(order_id: &str) -> Result<Option<StoredRecord>, Error>;
-        count_reveal(order_id: &str, now_ms: u64) -> Result<Option<u64>, Error>;
+        count_reveal(order_id: &str, now_ms: u64, max_count: u64) -> Result<Option<u64>, Error>;
         destroy(order_id: &str, tombstone: &RecordBody) -> Result<bool, Error>;
         purge_expired(now_ms: u64) -> Result<Vec<String>, Error>;
+        claim_reminders(now_ms: u64, due_by_ms: u64, lease_until_ms: u64, max: usize) -> Result<Vec<ReminderClaim>, Error>;
+        mark_reminded(order_id: &str, now_ms: u64) -> Result<bool, Error>;
     }
     fn insert_all(&self, records: &[StoredRecord]) -> Result<(), Error> {
         records
@@ -216,12 +229,22 @@ impl RecordStore for ReadThenWriteCount {
         load(order_id: &str) -> Result<Option<StoredRecord>, Error>;
         destroy(order_id: &str, tombstone: &RecordBody) -> Result<bool, Error>;
         purge_expired(now_ms: u64) -> Result<Vec<String>, Error>;
+        claim_reminders(now_ms: u64, due_by_ms: u64, lease_until_ms: u64, max: usize) -> Result<Vec<ReminderClaim>, Error>;
+        mark_reminded(order_id: &str, now_ms: u64) -> Result<bool, Error>;
     }
-    fn count_reveal(&self, order_id: &str, now_ms: u64) -> Result<Option<u64>, Error> {
+    fn count_reveal(
+        &self,
+        order_id: &str,
+        now_ms: u64,
+        max_count: u64,
+    ) -> Result<Option<u64>, Error> {
         let Some(mut record) = self.0.load(order_id)? else {
             return Ok(None);
         };
-        if !matches!(record.body, RecordBody::Sealed { .. }) || record.expires_at_ms <= now_ms {
+        if !matches!(record.body, RecordBody::Sealed { .. })
+            || record.expires_at_ms <= now_ms
+            || record.reveal_count >= max_count
+        {
             return Ok(None);
         }
         // Between this read and the write below, other reveals land and are overwritten.
@@ -276,6 +299,240 @@ fn a_key_store_that_does_not_destroy_fails_the_suite() {
         "{failures}"
     );
     assert!(failures.contains("key_store_lifecycle"), "{failures}");
+}
+
+/// The `count_reveal` before reveal limits: no `reveal_count < max_count` clause, so every
+/// reveal of an open record counts.
+struct IgnoresTheLimit(Arc<dyn RecordStore>);
+
+impl RecordStore for IgnoresTheLimit {
+    delegate_records! {
+        insert_all(records: &[StoredRecord]) -> Result<(), Error>;
+        load(order_id: &str) -> Result<Option<StoredRecord>, Error>;
+        destroy(order_id: &str, tombstone: &RecordBody) -> Result<bool, Error>;
+        purge_expired(now_ms: u64) -> Result<Vec<String>, Error>;
+        claim_reminders(now_ms: u64, due_by_ms: u64, lease_until_ms: u64, max: usize) -> Result<Vec<ReminderClaim>, Error>;
+        mark_reminded(order_id: &str, now_ms: u64) -> Result<bool, Error>;
+    }
+    fn count_reveal(&self, order_id: &str, now_ms: u64, _: u64) -> Result<Option<u64>, Error> {
+        self.0.count_reveal(order_id, now_ms, u64::MAX)
+    }
+}
+
+#[test]
+fn a_store_without_the_limit_clause_fails_the_suite() {
+    let failures = failures_of(|s| Stores {
+        records: Arc::new(IgnoresTheLimit(s.records)),
+        ..s
+    });
+    assert!(failures.contains("reveal_limit_is_exact"), "{failures}");
+    assert!(
+        failures.contains("reveal_limit_holds_under_race"),
+        "{failures}"
+    );
+}
+
+/// Checks the limit with a read, then counts without it: right one reveal at a time, but
+/// every reveal racing the check gets through (the vault's own pre-check is the same read,
+/// so this is what "check the count in the vault" would do).
+struct ChecksLimitThenCounts(Arc<dyn RecordStore>);
+
+impl RecordStore for ChecksLimitThenCounts {
+    delegate_records! {
+        insert_all(records: &[StoredRecord]) -> Result<(), Error>;
+        load(order_id: &str) -> Result<Option<StoredRecord>, Error>;
+        destroy(order_id: &str, tombstone: &RecordBody) -> Result<bool, Error>;
+        purge_expired(now_ms: u64) -> Result<Vec<String>, Error>;
+        claim_reminders(now_ms: u64, due_by_ms: u64, lease_until_ms: u64, max: usize) -> Result<Vec<ReminderClaim>, Error>;
+        mark_reminded(order_id: &str, now_ms: u64) -> Result<bool, Error>;
+    }
+    fn count_reveal(
+        &self,
+        order_id: &str,
+        now_ms: u64,
+        max_count: u64,
+    ) -> Result<Option<u64>, Error> {
+        match self.0.load(order_id)? {
+            Some(r) if r.reveal_count < max_count => {}
+            _ => return Ok(None),
+        }
+        // Between this check and the count below, other reveals pass the same check.
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        self.0.count_reveal(order_id, now_ms, u64::MAX)
+    }
+}
+
+#[test]
+fn a_store_that_checks_the_limit_apart_from_counting_fails_the_suite() {
+    let failures = failures_of(|s| Stores {
+        records: Arc::new(ChecksLimitThenCounts(s.records)),
+        ..s
+    });
+    assert!(
+        failures.contains("reveal_limit_holds_under_race"),
+        "{failures}"
+    );
+    // One reveal at a time it is right: only the race shows it.
+    assert_eq!(failures.0.len(), 1, "{failures}");
+}
+
+/// `lease_until < now` instead of `<=`: a lease ends one millisecond late.
+struct LeaseEndsLate(Arc<dyn RecordStore>);
+
+impl RecordStore for LeaseEndsLate {
+    delegate_records! {
+        insert_all(records: &[StoredRecord]) -> Result<(), Error>;
+        load(order_id: &str) -> Result<Option<StoredRecord>, Error>;
+        count_reveal(order_id: &str, now_ms: u64, max_count: u64) -> Result<Option<u64>, Error>;
+        destroy(order_id: &str, tombstone: &RecordBody) -> Result<bool, Error>;
+        purge_expired(now_ms: u64) -> Result<Vec<String>, Error>;
+        mark_reminded(order_id: &str, now_ms: u64) -> Result<bool, Error>;
+    }
+    fn claim_reminders(
+        &self,
+        now_ms: u64,
+        due_by_ms: u64,
+        lease_until_ms: u64,
+        max: usize,
+    ) -> Result<Vec<ReminderClaim>, Error> {
+        self.0
+            .claim_reminders(now_ms, due_by_ms, lease_until_ms + 1, max)
+    }
+}
+
+/// `expires_at >= now` instead of `>`: claims a record expiring exactly now.
+struct ClaimsAtExpiry(Arc<dyn RecordStore>);
+
+impl RecordStore for ClaimsAtExpiry {
+    delegate_records! {
+        insert_all(records: &[StoredRecord]) -> Result<(), Error>;
+        load(order_id: &str) -> Result<Option<StoredRecord>, Error>;
+        count_reveal(order_id: &str, now_ms: u64, max_count: u64) -> Result<Option<u64>, Error>;
+        destroy(order_id: &str, tombstone: &RecordBody) -> Result<bool, Error>;
+        purge_expired(now_ms: u64) -> Result<Vec<String>, Error>;
+        mark_reminded(order_id: &str, now_ms: u64) -> Result<bool, Error>;
+    }
+    fn claim_reminders(
+        &self,
+        now_ms: u64,
+        due_by_ms: u64,
+        lease_until_ms: u64,
+        max: usize,
+    ) -> Result<Vec<ReminderClaim>, Error> {
+        self.0
+            .claim_reminders(now_ms - 1, due_by_ms, lease_until_ms, max)
+    }
+}
+
+/// `expires_at < due_by` instead of `<=`: misses a record due exactly at the lead's end.
+struct MissesTheDueEdge(Arc<dyn RecordStore>);
+
+impl RecordStore for MissesTheDueEdge {
+    delegate_records! {
+        insert_all(records: &[StoredRecord]) -> Result<(), Error>;
+        load(order_id: &str) -> Result<Option<StoredRecord>, Error>;
+        count_reveal(order_id: &str, now_ms: u64, max_count: u64) -> Result<Option<u64>, Error>;
+        destroy(order_id: &str, tombstone: &RecordBody) -> Result<bool, Error>;
+        purge_expired(now_ms: u64) -> Result<Vec<String>, Error>;
+        mark_reminded(order_id: &str, now_ms: u64) -> Result<bool, Error>;
+    }
+    fn claim_reminders(
+        &self,
+        now_ms: u64,
+        due_by_ms: u64,
+        lease_until_ms: u64,
+        max: usize,
+    ) -> Result<Vec<ReminderClaim>, Error> {
+        self.0
+            .claim_reminders(now_ms, due_by_ms - 1, lease_until_ms, max)
+    }
+}
+
+/// Says it marked, but keeps nothing: the reminder goes out again after every lease.
+struct ForgetsMarks(Arc<dyn RecordStore>);
+
+impl RecordStore for ForgetsMarks {
+    delegate_records! {
+        insert_all(records: &[StoredRecord]) -> Result<(), Error>;
+        load(order_id: &str) -> Result<Option<StoredRecord>, Error>;
+        count_reveal(order_id: &str, now_ms: u64, max_count: u64) -> Result<Option<u64>, Error>;
+        destroy(order_id: &str, tombstone: &RecordBody) -> Result<bool, Error>;
+        purge_expired(now_ms: u64) -> Result<Vec<String>, Error>;
+        claim_reminders(now_ms: u64, due_by_ms: u64, lease_until_ms: u64, max: usize) -> Result<Vec<ReminderClaim>, Error>;
+    }
+    fn mark_reminded(&self, order_id: &str, _now_ms: u64) -> Result<bool, Error> {
+        Ok(self.0.load(order_id)?.is_some())
+    }
+}
+
+/// Selects the due records, then leases them in a second step: right one claim at a time,
+/// but concurrent claimers all select the same records.
+struct SelectsThenLeases(Arc<dyn RecordStore>);
+
+impl RecordStore for SelectsThenLeases {
+    delegate_records! {
+        insert_all(records: &[StoredRecord]) -> Result<(), Error>;
+        load(order_id: &str) -> Result<Option<StoredRecord>, Error>;
+        count_reveal(order_id: &str, now_ms: u64, max_count: u64) -> Result<Option<u64>, Error>;
+        destroy(order_id: &str, tombstone: &RecordBody) -> Result<bool, Error>;
+        purge_expired(now_ms: u64) -> Result<Vec<String>, Error>;
+        mark_reminded(order_id: &str, now_ms: u64) -> Result<bool, Error>;
+    }
+    fn claim_reminders(
+        &self,
+        now_ms: u64,
+        due_by_ms: u64,
+        lease_until_ms: u64,
+        max: usize,
+    ) -> Result<Vec<ReminderClaim>, Error> {
+        // A lease that ends now leaves them claimable: a plain select.
+        let selected = self.0.claim_reminders(now_ms, due_by_ms, now_ms, max)?;
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        // The same selection, now leased (a serial caller leases exactly what it selected).
+        self.0
+            .claim_reminders(now_ms, due_by_ms, lease_until_ms, max)?;
+        Ok(selected)
+    }
+}
+
+#[test]
+fn stores_with_a_wrong_reminder_edge_fail_the_suite() {
+    type Bend = fn(Arc<dyn RecordStore>) -> Arc<dyn RecordStore>;
+    let wrong: [(&str, Bend); 4] = [
+        ("lease over at lease_until < now", |r| {
+            Arc::new(LeaseEndsLate(r))
+        }),
+        ("claims at expires_at == now", |r| {
+            Arc::new(ClaimsAtExpiry(r))
+        }),
+        ("misses expires_at == due_by", |r| {
+            Arc::new(MissesTheDueEdge(r))
+        }),
+        ("forgets marks", |r| Arc::new(ForgetsMarks(r))),
+    ];
+    for (what, bend) in wrong {
+        let failures = failures_of(|s| Stores {
+            records: bend(s.records),
+            ..s
+        });
+        assert!(
+            failures.contains("reminder_claims_take_exactly_the_due"),
+            "{what}: {failures}"
+        );
+    }
+}
+
+#[test]
+fn a_store_that_selects_then_leases_in_two_steps_fails_the_suite() {
+    let failures = failures_of(|s| Stores {
+        records: Arc::new(SelectsThenLeases(s.records)),
+        ..s
+    });
+    assert!(
+        failures.contains("concurrent_reminder_claims_are_exclusive"),
+        "{failures}"
+    );
+    assert_eq!(failures.0.len(), 1, "{failures}");
 }
 
 #[test]

@@ -74,7 +74,7 @@ fn reopening_keeps_records_and_schema_version_is_checked() {
     let version: i64 = conn
         .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     conn.execute("INSERT INTO schema_version (version) VALUES (99)", [])
         .unwrap();
     drop(conn);
@@ -82,9 +82,149 @@ fn reopening_keeps_records_and_schema_version_is_checked() {
         Vault::open_sqlite(dir.path()),
         Err(Error::UnsupportedSchema {
             found: 99,
-            supported: 2
+            supported: 3
         })
     ));
+}
+
+/// The version-2 record schema exactly as the previous release created it.
+const V2_RECORDS: &str = "CREATE TABLE schema_version (version INTEGER NOT NULL);
+    INSERT INTO schema_version (version) VALUES (2);
+    CREATE TABLE records (
+        order_id     TEXT PRIMARY KEY NOT NULL,
+        format       INTEGER NOT NULL,
+        created_at   INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL,
+        key_id       BLOB NOT NULL,
+        reveal_count INTEGER NOT NULL DEFAULT 0,
+        state        INTEGER NOT NULL,
+        state_at     INTEGER,
+        nonce        BLOB,
+        ciphertext   BLOB
+    ) WITHOUT ROWID;
+    CREATE INDEX records_by_expiry ON records (expires_at);";
+
+/// A version-2 record store holding the records (with live keys) a current vault issued,
+/// copied row by row: what an existing deployment's files look like before the upgrade.
+fn v2_store_with(dir: &Path, clock: &Arc<ManualClock>, orders: &[(&str, Duration)]) -> Vec<String> {
+    let fresh = dir.join("fresh");
+    std::fs::create_dir(&fresh).unwrap();
+    let vault = Vault::open_sqlite_files(&fresh.join(RECORDS_FILE), &dir.join(KEYS_FILE))
+        .unwrap()
+        .with_clock(clock.clone());
+    let codes = orders
+        .iter()
+        .map(|(id, window)| {
+            vault
+                .issue(id, *window)
+                .unwrap()
+                .code
+                .reveal()
+                .expose_secret()
+                .to_owned()
+        })
+        .collect();
+    drop(vault);
+    let conn = rusqlite::Connection::open(dir.join(RECORDS_FILE)).unwrap();
+    conn.execute_batch(V2_RECORDS).unwrap();
+    conn.execute(
+        "ATTACH DATABASE ?1 AS fresh",
+        [fresh.join(RECORDS_FILE).to_str().unwrap()],
+    )
+    .unwrap();
+    conn.execute_batch(
+        "INSERT INTO records SELECT order_id, format, created_at, expires_at, key_id,
+           reveal_count, state, state_at, nonce, ciphertext FROM fresh.records",
+    )
+    .unwrap();
+    codes
+}
+
+#[test]
+fn a_version_2_store_is_upgraded_in_place_and_keeps_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(start()).unwrap());
+    let codes = v2_store_with(dir.path(), &clock, &[("kept", DAY * 3), ("due", DAY)]);
+    let open = || {
+        Vault::open_sqlite_files(&dir.path().join(RECORDS_FILE), &dir.path().join(KEYS_FILE))
+            .unwrap()
+            .with_clock(clock.clone())
+    };
+    // Several servers opening the old file at once: one upgrades, all open.
+    std::thread::scope(|scope| {
+        let opens: Vec<_> = (0..6).map(|_| scope.spawn(open)).collect();
+        for o in opens {
+            o.join().unwrap();
+        }
+    });
+    let conn = rusqlite::Connection::open(dir.path().join(RECORDS_FILE)).unwrap();
+    let versions: Vec<i64> = conn
+        .prepare("SELECT version FROM schema_version")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(versions, [3]);
+    let index: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'records_reminder_due'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(index, 1);
+    drop(conn);
+    let vault = open();
+    let revealed = vault.reveal("kept").unwrap();
+    assert_eq!(revealed.code.reveal().expose_secret(), codes[0]);
+    // The upgraded rows have no reminder state yet: the unrevealed one is due.
+    let due = vault.claim_reminders(DAY * 2, HOUR, 10).unwrap();
+    let ids: Vec<&str> = due.iter().map(|d| d.order_id()).collect();
+    assert_eq!(ids, ["due"]);
+    assert!(vault.mark_reminded("due").unwrap());
+    // Reopening an upgraded store changes nothing.
+    drop(vault);
+    let vault = open();
+    assert!(vault.claim_reminders(DAY * 2, HOUR, 10).unwrap().is_empty());
+    assert_eq!(vault.reveal("kept").unwrap().reveal_count, 2);
+}
+
+/// An upgrade that fails part-way leaves the store at version 2, untouched, and the next
+/// open upgrades it.
+#[test]
+fn a_failed_upgrade_leaves_version_2_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(start()).unwrap());
+    v2_store_with(dir.path(), &clock, &[("kept", DAY)]);
+    let conn = rusqlite::Connection::open(dir.path().join(RECORDS_FILE)).unwrap();
+    // Something in the way of the upgrade's last step: the index name is taken.
+    conn.execute_batch("CREATE TABLE records_reminder_due (x INTEGER)")
+        .unwrap();
+    drop(conn);
+    let path = dir.path().join(RECORDS_FILE);
+    assert!(matches!(
+        SqliteRecordStore::open(&path),
+        Err(Error::Storage(_))
+    ));
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    let columns: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('records') WHERE name = 'reminded_at'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(columns, 0, "the first step was rolled back with the rest");
+    conn.execute_batch("DROP TABLE records_reminder_due")
+        .unwrap();
+    drop(conn);
+    let records = SqliteRecordStore::open(&path).unwrap();
+    assert!(records.load("kept").unwrap().is_some());
 }
 
 fn key_of(records: &SqliteRecordStore, keys: &SqliteKeyStore, id: &str) -> Vec<u8> {

@@ -250,7 +250,7 @@ impl RecordStore for FailingInserts {
     fn load(&self, _: &str) -> Result<Option<StoredRecord>, Error> {
         Ok(None)
     }
-    fn count_reveal(&self, _: &str, _: u64) -> Result<Option<u64>, Error> {
+    fn count_reveal(&self, _: &str, _: u64, _: u64) -> Result<Option<u64>, Error> {
         Ok(None)
     }
     fn destroy(&self, _: &str, _: &RecordBody) -> Result<bool, Error> {
@@ -258,6 +258,18 @@ impl RecordStore for FailingInserts {
     }
     fn purge_expired(&self, _: u64) -> Result<Vec<String>, Error> {
         Ok(Vec::new())
+    }
+    fn claim_reminders(
+        &self,
+        _: u64,
+        _: u64,
+        _: u64,
+        _: usize,
+    ) -> Result<Vec<autocsr_credential::ReminderClaim>, Error> {
+        Ok(Vec::new())
+    }
+    fn mark_reminded(&self, _: &str, _: u64) -> Result<bool, Error> {
+        Ok(false)
     }
 }
 
@@ -294,6 +306,68 @@ fn orphan_keys_from_an_interrupted_issue_are_purged_at_their_expiry() {
     clock.advance(Duration::from_millis(1));
     assert_eq!(vault.purge().unwrap().keys_destroyed, 1);
     assert_eq!(keys.count().unwrap(), 0);
+}
+
+/// A record store whose insert is committed but whose answer is lost: a database that
+/// stored the rows and then lost the connection before it could say so.
+struct CommitsThenLosesTheAnswer(MemoryRecordStore);
+
+impl RecordStore for CommitsThenLosesTheAnswer {
+    fn insert_all(&self, records: &[StoredRecord]) -> Result<(), Error> {
+        self.0.insert_all(records)?;
+        Err(Error::storage(std::io::Error::other("connection lost")))
+    }
+    fn load(&self, order_id: &str) -> Result<Option<StoredRecord>, Error> {
+        self.0.load(order_id)
+    }
+    fn count_reveal(
+        &self,
+        order_id: &str,
+        now_ms: u64,
+        max_count: u64,
+    ) -> Result<Option<u64>, Error> {
+        self.0.count_reveal(order_id, now_ms, max_count)
+    }
+    fn destroy(&self, order_id: &str, tombstone: &RecordBody) -> Result<bool, Error> {
+        self.0.destroy(order_id, tombstone)
+    }
+    fn purge_expired(&self, now_ms: u64) -> Result<Vec<String>, Error> {
+        self.0.purge_expired(now_ms)
+    }
+    fn claim_reminders(
+        &self,
+        now_ms: u64,
+        due_by_ms: u64,
+        lease_until_ms: u64,
+        max: usize,
+    ) -> Result<Vec<autocsr_credential::ReminderClaim>, Error> {
+        self.0
+            .claim_reminders(now_ms, due_by_ms, lease_until_ms, max)
+    }
+    fn mark_reminded(&self, order_id: &str, now_ms: u64) -> Result<bool, Error> {
+        self.0.mark_reminded(order_id, now_ms)
+    }
+}
+
+/// The issue failed, but the record was stored: it must keep its key (a live record
+/// without it would answer `Tampered`, an incident, on every reveal).
+#[test]
+fn a_record_stored_before_its_answer_was_lost_keeps_its_key() {
+    let keys = Arc::new(MemoryKeyStore::new());
+    let clock = Arc::new(ManualClock::new(start()).unwrap());
+    let vault = Vault::new(
+        Arc::new(CommitsThenLosesTheAnswer(MemoryRecordStore::new())),
+        keys.clone(),
+    )
+    .with_clock(clock.clone());
+    assert!(matches!(
+        vault.issue("lost-answer", HOUR),
+        Err(Error::Storage(_))
+    ));
+    assert_eq!(keys.count().unwrap(), 1);
+    assert!(vault.reveal("lost-answer").is_ok());
+    clock.advance(HOUR);
+    assert_eq!(vault.purge().unwrap().keys_destroyed, 1);
 }
 
 #[test]
@@ -757,4 +831,241 @@ fn a_reveal_racing_a_revoke_or_purge_reports_what_happened_not_tampering() {
             assert!(matches!(result, Err(Error::NotFound)), "{result:?}");
         }
     }
+}
+
+fn limit(n: u64) -> std::num::NonZeroU64 {
+    std::num::NonZeroU64::new(n).unwrap()
+}
+
+#[test]
+fn a_reveal_limit_allows_exactly_that_many_reveals_and_yields_to_expiry_and_revoke() {
+    both(|f| {
+        let vault = Vault::new(f.records.clone(), f.keys.clone())
+            .with_clock(f.clock.clone())
+            .with_audit_sink(f.audit.clone())
+            .with_reveal_limit(limit(2));
+        assert_eq!(vault.reveal_limit(), Some(limit(2)));
+        assert_eq!(f.vault.reveal_limit(), None);
+        let issued = vault.issue("limited", DAY).unwrap();
+        vault.issue("revoked", DAY).unwrap();
+        let st = vault.status("limited").unwrap();
+        assert!(st.can_reveal() && !st.reveal_limit_reached);
+        assert_eq!(st.reveal_limit, Some(limit(2)));
+        for n in 1..=2 {
+            let r = vault.reveal("limited").unwrap();
+            assert_eq!((r.code == issued.code, r.reveal_count), (true, n));
+        }
+        for _ in 0..3 {
+            assert!(matches!(
+                vault.reveal("limited"),
+                Err(Error::RevealLimitReached)
+            ));
+        }
+        let st = vault.status("limited").unwrap();
+        assert_eq!(st.state, CredentialState::Available);
+        assert_eq!(st.reveal_count, 2, "refused reveals are not counted");
+        assert!(st.reveal_limit_reached && !st.can_reveal());
+        // The vault without a limit sees no limit reached.
+        assert!(!f.vault.status("limited").unwrap().reveal_limit_reached);
+        let revealed_events = f
+            .audit
+            .events()
+            .iter()
+            .filter(|e| e.kind == AuditKind::Revealed)
+            .count();
+        assert_eq!(revealed_events, 2);
+        // The code is not destroyed at the limit: the key is still there.
+        assert_eq!(f.keys.count().unwrap(), 2);
+        vault.reveal("revoked").unwrap();
+        vault.reveal("revoked").unwrap();
+        vault.revoke("revoked").unwrap();
+        assert!(matches!(vault.reveal("revoked"), Err(Error::Revoked)));
+        f.clock.advance(DAY);
+        assert!(matches!(
+            vault.reveal("limited"),
+            Err(Error::Expired { .. })
+        ));
+        // ... and the expired reveal shredded it as always.
+        assert_eq!(f.keys.count().unwrap(), 0);
+    });
+}
+
+/// Other servers take the last reveals under the limit between this reveal's load and its
+/// count: the answer is the limit, not tampering (before the limit existed, a `None` from
+/// `count_reveal` on a record still open could only mean tampering).
+#[test]
+fn a_reveal_losing_the_last_reveals_to_a_race_reports_the_limit() {
+    let records = Arc::new(MemoryRecordStore::new());
+    let inner = Arc::new(MemoryKeyStore::new());
+    let clock = Arc::new(ManualClock::new(start()).unwrap());
+    let other = Arc::new(
+        Vault::new(records.clone(), inner.clone())
+            .with_clock(clock.clone())
+            .with_reveal_limit(limit(3)),
+    );
+    let keys = Arc::new(Interposed {
+        inner,
+        hook: std::sync::Mutex::new(None),
+    });
+    let vault = Vault::new(records, keys.clone())
+        .with_clock(clock)
+        .with_reveal_limit(limit(3));
+    other.issue("raced", HOUR).unwrap();
+    other.reveal("raced").unwrap();
+    let other_in_hook = other.clone();
+    *keys.hook.lock().unwrap() = Some(Box::new(move || {
+        other_in_hook.reveal("raced").unwrap();
+        other_in_hook.reveal("raced").unwrap();
+    }));
+    let result = vault.reveal("raced");
+    assert!(
+        matches!(result, Err(Error::RevealLimitReached)),
+        "{:?}",
+        result.map(|r| r.reveal_count)
+    );
+    assert_eq!(other.status("raced").unwrap().reveal_count, 3);
+}
+
+#[test]
+fn reminder_lead_and_lease_are_checked_before_the_store_is_asked() {
+    both(|f| {
+        f.vault.issue("due", HOUR).unwrap();
+        let max = autocsr_credential::MAX_WINDOW;
+        for (lead, lease) in [
+            (Duration::ZERO, HOUR),
+            (HOUR, Duration::ZERO),
+            (Duration::from_micros(999), HOUR),
+            (HOUR, Duration::from_micros(999)),
+            (max + Duration::from_millis(1), HOUR),
+            (HOUR, max + Duration::from_millis(1)),
+            (Duration::MAX, HOUR),
+            (HOUR, Duration::MAX),
+        ] {
+            assert!(
+                matches!(
+                    f.vault.claim_reminders(lead, lease, 10),
+                    Err(Error::InvalidWindow)
+                ),
+                "{lead:?} {lease:?}"
+            );
+        }
+        // None of those leased anything; max 0 claims nothing either; the largest max and
+        // the longest lead and lease are fine.
+        assert!(f.vault.claim_reminders(max, max, 0).unwrap().is_empty());
+        let due = f.vault.claim_reminders(max, max, usize::MAX).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].order_id(), "due");
+        assert_eq!(due[0].expires_at(), start() + HOUR);
+        assert!(matches!(
+            f.vault.mark_reminded("bad/id"),
+            Err(Error::InvalidOrderId { .. })
+        ));
+        // At the last time the vault represents, the sums still fit every store.
+        f.clock
+            .set(UNIX_EPOCH + Duration::from_millis(253_402_300_799_999))
+            .unwrap();
+        assert!(
+            f.vault
+                .claim_reminders(max, max, usize::MAX)
+                .unwrap()
+                .is_empty()
+        );
+    });
+}
+
+/// Two servers share the stores: one claim per order while both live; a claim lost to a
+/// crash (never marked) is claimed again by the other once its lease has ended, and a
+/// marked one never again.
+#[test]
+fn reminders_go_out_once_while_servers_live_and_again_after_a_crash() {
+    both(|f| {
+        let second_records: Arc<dyn RecordStore> = match &f.dir {
+            Some(dir) => Arc::new(SqliteRecordStore::open(&dir.path().join("r.db")).unwrap()),
+            None => f.records.clone(),
+        };
+        let b = Vault::new(second_records, f.keys.clone()).with_clock(f.clock.clone());
+        let a = &f.vault;
+        let lead = 2 * DAY;
+        let lease = Duration::from_secs(600);
+        a.issue("crashed", DAY).unwrap();
+        a.issue("sent", DAY).unwrap();
+        a.issue("revealed", DAY).unwrap();
+        a.issue("revoked", DAY).unwrap();
+        a.issue("later", 5 * DAY).unwrap();
+        a.reveal("revealed").unwrap();
+        a.revoke("revoked").unwrap();
+        let ids = |due: Vec<autocsr_credential::ReminderDue>| -> Vec<String> {
+            let mut ids: Vec<String> = due.iter().map(|d| d.order_id().to_owned()).collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(
+            ids(a.claim_reminders(lead, lease, 10).unwrap()),
+            ["crashed", "sent"]
+        );
+        assert!(b.claim_reminders(lead, lease, 10).unwrap().is_empty());
+        assert!(a.mark_reminded("sent").unwrap());
+        assert!(!b.mark_reminded("sent").unwrap());
+        // "crashed" was claimed by a server that died before sending.
+        f.clock.advance(lease - Duration::from_millis(1));
+        assert!(b.claim_reminders(lead, lease, 10).unwrap().is_empty());
+        f.clock.advance(Duration::from_millis(1));
+        assert_eq!(
+            ids(b.claim_reminders(lead, lease, 10).unwrap()),
+            ["crashed"]
+        );
+        assert!(b.mark_reminded("crashed").unwrap());
+        f.clock.advance(DAY - lease - Duration::from_millis(1));
+        assert!(a.claim_reminders(lead, lease, 10).unwrap().is_empty());
+        // Three days later the long one is due, once.
+        f.clock.advance(3 * DAY);
+        assert_eq!(ids(a.claim_reminders(lead, lease, 10).unwrap()), ["later"]);
+        assert!(b.claim_reminders(lead, lease, 10).unwrap().is_empty());
+        // Purge takes the reminder state with the records.
+        f.clock.advance(2 * DAY);
+        assert_eq!(a.purge().unwrap().records_destroyed, 5);
+        assert!(!a.mark_reminded("later").unwrap());
+    });
+}
+
+/// A claimed row that fails the vault's read checks (edited times, an order id the vault
+/// refuses) is skipped, never fatal to the other claims, and never returned later.
+#[test]
+fn claims_of_tampered_rows_are_skipped_not_fatal() {
+    let f = sqlite();
+    let dir = f.dir.as_ref().unwrap().path();
+    f.vault.issue("honest", DAY).unwrap();
+    f.vault.issue("edited", DAY).unwrap();
+    let mut edited = f.records.load("edited").unwrap().unwrap();
+    // A window of years: a time this version never writes.
+    edited.created_at_ms = 0;
+    overwrite(dir, edited.clone());
+    let mut renamed = edited.clone();
+    renamed.created_at_ms = f.records.load("honest").unwrap().unwrap().created_at_ms;
+    renamed.order_id = "bad/order id".into();
+    overwrite(dir, renamed);
+    assert!(matches!(f.vault.status("edited"), Err(Error::Tampered)));
+    let due = f.vault.claim_reminders(2 * DAY, HOUR, 10).unwrap();
+    let ids: Vec<&str> = due.iter().map(|d| d.order_id()).collect();
+    assert_eq!(ids, ["honest"]);
+    assert!(f.vault.mark_reminded("honest").unwrap());
+    f.clock.advance(HOUR);
+    assert!(
+        f.vault
+            .claim_reminders(2 * DAY, HOUR, 10)
+            .unwrap()
+            .is_empty()
+    );
+
+    // The same through the memory store.
+    let f = memory();
+    let (records, _) = f.memory.as_ref().unwrap();
+    f.vault.issue("honest", DAY).unwrap();
+    f.vault.issue("edited", DAY).unwrap();
+    let mut edited = records.load("edited").unwrap().unwrap();
+    edited.format = 9;
+    records.overwrite(edited);
+    let due = f.vault.claim_reminders(2 * DAY, HOUR, 10).unwrap();
+    let ids: Vec<&str> = due.iter().map(|d| d.order_id()).collect();
+    assert_eq!(ids, ["honest"]);
 }

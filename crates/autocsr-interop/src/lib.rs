@@ -6,8 +6,11 @@
 
 #[cfg(feature = "browser")]
 mod browser;
+mod cluster;
+
 #[cfg(feature = "browser")]
 pub use browser::Browser;
+pub use cluster::PrivateCluster;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

@@ -18,20 +18,20 @@ use shared::{check_order_id, open_vault};
 pub(crate) fn run(cli: Cli) -> Result<Outcome, CliError> {
     let json = cli.json;
     match cli.command {
-        Command::Order(args) => order::order(&open_vault(cli.data_dir)?, &args, json),
+        Command::Order(args) => order::order(&open_vault(cli.data_dir, &cli.vault)?, &args, json),
         Command::Reveal(args) => {
             check_order_id(&args.order_id)?;
-            reveal::reveal(&open_vault(cli.data_dir)?, &args.order_id, json)
+            reveal::reveal(&open_vault(cli.data_dir, &cli.vault)?, &args.order_id, json)
         }
         Command::Status(args) => {
             check_order_id(&args.order_id)?;
-            status::status(&open_vault(cli.data_dir)?, &args.order_id)
+            status::status(&open_vault(cli.data_dir, &cli.vault)?, &args.order_id)
         }
         Command::Revoke(args) => {
             check_order_id(&args.order_id)?;
-            revoke::revoke(&open_vault(cli.data_dir)?, &args.order_id)
+            revoke::revoke(&open_vault(cli.data_dir, &cli.vault)?, &args.order_id)
         }
-        Command::Purge => purge::purge(&open_vault(cli.data_dir)?),
+        Command::Purge => purge::purge(&open_vault(cli.data_dir, &cli.vault)?),
         Command::CheckCsr(args) => check_csr::check_csr(&args),
         Command::Open(args) => open::open(&args),
     }

@@ -9,9 +9,11 @@ use autocsr::defaults::{self, DefaultAutoCsr};
 use autocsr::policy::Severity;
 
 use crate::audit::{AUDIT_FILE, JsonLinesAudit};
+use crate::cli::VaultArgs;
 use crate::datadir;
 use crate::failure::{CliError, Failure};
 use crate::output::{quoted, rfc3339, shown_path};
+use crate::vault::{self, Backend};
 
 /// A malformed order id is a usage error (exit 2), refused before the vault is opened.
 pub(super) fn check_order_id(order_id: &str) -> Result<(), CliError> {
@@ -26,12 +28,27 @@ pub(super) fn check_order_id(order_id: &str) -> Result<(), CliError> {
     })
 }
 
-pub(super) fn open_vault(chosen: Option<PathBuf>) -> Result<DefaultAutoCsr, CliError> {
+/// Opens the vault the settings choose: the SQLite vault in the data directory, or the
+/// shared PostgreSQL vault. Either way the data directory (mode 0700) holds this
+/// machine's audit log.
+pub(super) fn open_vault(
+    chosen: Option<PathBuf>,
+    settings: &VaultArgs,
+) -> Result<DefaultAutoCsr, CliError> {
+    let backend = vault::choose(settings)?;
     let dir = datadir::resolve(chosen)?;
     datadir::prepare(&dir)?;
-    let vault = credential::Vault::open_sqlite(&dir).map_err(|err| {
-        CliError::other(format!("could not open the vault in {}", shown_path(&dir))).caused_by(err)
-    })?;
+    let vault = match &backend {
+        Backend::Sqlite => credential::Vault::open_sqlite(&dir).map_err(|err| {
+            CliError::other(format!("could not open the vault in {}", shown_path(&dir)))
+                .caused_by(err)
+        })?,
+        Backend::Postgres {
+            records,
+            keys,
+            protection,
+        } => vault::open_postgres(records, keys, protection)?,
+    };
     let audit = JsonLinesAudit::new(dir.join(AUDIT_FILE));
     let pipeline = defaults::with_vault(vault.with_audit_sink(Arc::new(audit)));
     datadir::tighten_files(&dir)?;

@@ -123,3 +123,5 @@ pub fn stderr(output: &Output) -> String {
 pub fn testdata_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../autocsr-policy/tests/data")
 }
+
+pub mod shared_vault;

@@ -1,0 +1,214 @@
+//! A private PostgreSQL cluster for one test: `initdb` into a temp dir, listening only on a
+//! Unix socket in that dir, so a test may restart or kill it without disturbing the shared
+//! server of `.ci/start-postgres.sh` or other tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::missing;
+
+/// A throw-away cluster: started by [`PrivateCluster::start`], stopped (immediate mode)
+/// and removed on drop.
+#[derive(Debug)]
+pub struct PrivateCluster {
+    root: PathBuf,
+    bin: PathBuf,
+    as_postgres: bool,
+    url: String,
+}
+
+impl PrivateCluster {
+    /// Initialises and starts a cluster (trust authentication on its private socket, one
+    /// database `autocsr_test`). `None`, after the [`missing`] notice, when PostgreSQL's
+    /// server programs are not installed.
+    ///
+    /// # Panics
+    /// When they are missing and `AUTOCSR_REQUIRE_INTEROP=1`, or when `initdb` or the server
+    /// fails.
+    pub fn start() -> Option<PrivateCluster> {
+        let Some(bin) = server_bin() else {
+            missing(
+                "PostgreSQL's server programs (initdb, pg_ctl) are not installed",
+                "apt-get install postgresql",
+            );
+            return None;
+        };
+        let as_postgres = is_root();
+        let root = unique_dir();
+        std::fs::create_dir(&root).expect("create the cluster's directory");
+        set_mode(&root, 0o755);
+        let cluster = PrivateCluster {
+            url: format!(
+                "postgresql://postgres@{}/autocsr_test",
+                root.display().to_string().replace('/', "%2F")
+            ),
+            root,
+            bin,
+            as_postgres,
+        };
+        if as_postgres {
+            let chown = Command::new("chown")
+                .args(["postgres:", &cluster.root.display().to_string()])
+                .output()
+                .expect("run chown");
+            assert!(chown.status.success(), "chown failed: {chown:?}");
+        }
+        let data = cluster.data_dir();
+        cluster.run_ok(
+            "initdb",
+            &[
+                "-D",
+                &data,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-instructions",
+                "--no-sync",
+            ],
+        );
+        cluster.pg_ctl(&["start"]);
+        cluster.run_ok(
+            "createdb",
+            &[
+                "-h",
+                &cluster.root.display().to_string(),
+                "-U",
+                "postgres",
+                "autocsr_test",
+            ],
+        );
+        Some(cluster)
+    }
+
+    /// The URL of its database `autocsr_test` (as superuser `postgres`, over the socket).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Restarts the server (`pg_ctl restart -m fast`: every connection is terminated, the
+    /// server comes back) and waits until it accepts connections again.
+    ///
+    /// # Panics
+    /// When `pg_ctl` fails.
+    pub fn restart(&self) {
+        self.pg_ctl(&["restart", "-m", "fast"]);
+    }
+
+    /// Stops the server at once (`-m immediate`: like a crash, recovery on next start).
+    ///
+    /// # Panics
+    /// When `pg_ctl` fails.
+    pub fn stop_immediately(&self) {
+        self.pg_ctl(&["stop", "-m", "immediate"]);
+    }
+
+    /// Starts a stopped server and waits until it accepts connections.
+    ///
+    /// # Panics
+    /// When `pg_ctl` fails.
+    pub fn start_again(&self) {
+        self.pg_ctl(&["start"]);
+    }
+
+    fn data_dir(&self) -> String {
+        self.root.join("data").display().to_string()
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let data = self.data_dir();
+        let log = self.root.join("server.log").display().to_string();
+        let socket_options = format!(
+            "-k {} -c listen_addresses='' -c max_connections=100 -c fsync=off",
+            self.root.display()
+        );
+        let mut all: Vec<&str> = vec!["-D", &data, "-w", "-t", "60"];
+        all.extend_from_slice(args);
+        if args
+            .first()
+            .is_some_and(|a| *a == "start" || *a == "restart")
+        {
+            all.extend_from_slice(&["-l", &log, "-o", &socket_options]);
+        }
+        self.run_ok("pg_ctl", &all);
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Output {
+        let path = self.bin.join(program);
+        let mut command = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&path);
+            c
+        } else {
+            Command::new(&path)
+        };
+        command
+            .args(args)
+            .output()
+            .unwrap_or_else(|err| panic!("could not run {program}: {err}"))
+    }
+
+    fn run_ok(&self, program: &str, args: &[&str]) {
+        let output = self.run(program, args);
+        crate::assert_success(program, &output);
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let data = self.data_dir();
+        let _ = self.run("pg_ctl", &["-D", &data, "-m", "immediate", "stop"]);
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// The directory of `initdb` and `pg_ctl`: Debian's versioned one (the newest), else
+/// wherever `PATH` has them.
+fn server_bin() -> Option<PathBuf> {
+    let mut versioned: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("bin"))
+        .filter(|bin| bin.join("initdb").is_file() && bin.join("pg_ctl").is_file())
+        .collect();
+    versioned.sort_by_key(|bin| {
+        bin.parent()
+            .and_then(Path::file_name)
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    if let Some(bin) = versioned.pop() {
+        return Some(bin);
+    }
+    let initdb = crate::Program::find("initdb")?;
+    let dir = initdb.command().get_program().to_owned();
+    Path::new(&dir).parent().map(Path::to_path_buf)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
+fn unique_dir() -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    // Short: a Unix socket path has a limit of about 100 bytes.
+    std::env::temp_dir().join(format!(
+        "acpg{}.{}.{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    ))
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .expect("set the cluster directory's mode");
+}
