@@ -333,6 +333,8 @@ pub struct OrderStatus {
     pub expires_at_unix: u64,
     /// Successful reveals so far.
     pub reveal_count: u64,
+    /// Whether the server's `--max-reveals` is reached (the code is not shown again).
+    pub reveal_limit_reached: bool,
     /// Whether the encrypted archive can still be downloaded.
     pub archive_available: bool,
 }
@@ -598,6 +600,7 @@ pub(crate) async fn get_order(
         expires_at: rfc3339(status.expires_at),
         expires_at_unix: unix_seconds(status.expires_at),
         reveal_count: status.reveal_count,
+        reveal_limit_reached: status.reveal_limit_reached,
         archive_available: archive && status.state == CredentialState::Available,
         order_id,
     }))
@@ -646,6 +649,7 @@ pub(crate) async fn revoke_order(
         expires_at: rfc3339(status.expires_at),
         expires_at_unix: unix_seconds(status.expires_at),
         reveal_count: status.reveal_count,
+        reveal_limit_reached: status.reveal_limit_reached,
         archive_available: false,
         order_id,
     }))

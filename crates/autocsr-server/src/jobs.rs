@@ -5,9 +5,21 @@
 use std::time::{Duration, SystemTime};
 
 use autocsr::credential::{self, CredentialState};
+use std::sync::Arc;
+
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::state::{AppState, Shared, blocking};
+use crate::webhook::{Reminder, Webhook};
+
+/// How long a claimed reminder is leased: longer than a delivery with all its retries can
+/// take (4 attempts of at most 10 s and 3.5 s of backoff), so no other instance claims it
+/// while this one is still sending.
+pub const REMINDER_LEASE: Duration = Duration::from_secs(5 * 60);
+
+/// Reminders claimed per run; they are delivered concurrently.
+const REMINDERS_PER_RUN: usize = 32;
 
 /// An archive with no code in the vault is kept this long after it was written: an order
 /// writes its archive a moment before it stores the code, and must not lose the file in
@@ -126,4 +138,56 @@ pub(crate) fn purge_once(
         records: report.records_destroyed,
         archives,
     })
+}
+
+/// One reminder run: claim the orders due (never revealed, expiring within `lead`), POST
+/// each to the portal (with retries), and mark the delivered ones, so that no instance
+/// sharing the vault sends them again. A delivery that fails every retry stays unmarked,
+/// and is claimed again when its lease ends.
+pub(crate) async fn remind(state: Shared, webhook: Arc<Webhook>, lead: Duration) {
+    let worker = state.clone();
+    let claimed = match blocking(move || {
+        worker
+            .pipeline
+            .vault()
+            .claim_reminders(lead, REMINDER_LEASE, REMINDERS_PER_RUN)
+    })
+    .await
+    {
+        Some(Ok(claimed)) => claimed,
+        Some(Err(err)) => {
+            tracing::warn!(error = %err, "could not claim reminders; the next run tries again");
+            return;
+        }
+        None => return,
+    };
+    let mut deliveries = JoinSet::new();
+    for due in claimed {
+        let webhook = webhook.clone();
+        let state = state.clone();
+        deliveries.spawn(async move {
+            let order_id = due.order_id().to_owned();
+            let delivered = webhook
+                .deliver(&Reminder::new(&order_id, due.expires_at()))
+                .await;
+            if !delivered {
+                state.metrics.reminders.with_label_values(&["failed"]).inc();
+                tracing::warn!(order_id = %order_id, "reminder not delivered; it is claimed again after its lease");
+                return;
+            }
+            state.metrics.reminders.with_label_values(&["sent"]).inc();
+            let worker = state.clone();
+            let id = order_id.clone();
+            match blocking(move || worker.pipeline.vault().mark_reminded(&id)).await {
+                Some(Ok(_)) => tracing::info!(order_id = %order_id, "reminder sent"),
+                Some(Err(err)) => tracing::warn!(
+                    order_id = %order_id,
+                    error = %err,
+                    "reminder sent but not marked; it may be sent again after its lease"
+                ),
+                None => {}
+            }
+        });
+    }
+    while deliveries.join_next().await.is_some() {}
 }

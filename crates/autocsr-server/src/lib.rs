@@ -17,7 +17,6 @@ mod page;
 mod secrets;
 mod state;
 mod views;
-#[allow(dead_code)] // The reminder job that sends these is wired with the vault's reminder claims.
 mod webhook;
 
 use std::future::Future;
@@ -35,7 +34,7 @@ pub use archive_store::{ArchiveStore, STALE_STAGING};
 pub use config::{Cli, Command, ServeArgs, Settings, SignLinkArgs};
 pub use error::Error;
 pub use http::CONTENT_SECURITY_POLICY;
-pub use jobs::ORPHAN_GRACE;
+pub use jobs::{ORPHAN_GRACE, REMINDER_LEASE};
 pub use limiter::{MAX_TRACKED_CLIENTS, Rate};
 pub use link::{
     CLOCK_SKEW, LINK_SIGNATURE_CONTEXT, MAX_LINK_LIFETIME, is_url_safe_order_id, link_signature,
@@ -62,14 +61,18 @@ pub async fn serve<S>(settings: Settings, shutdown: S) -> Result<(), Error>
 where
     S: Future<Output = ()> + Send + 'static,
 {
-    let vault = autocsr::credential::Vault::open_sqlite(&settings.data_dir)
+    let mut vault = autocsr::credential::Vault::open_sqlite(&settings.data_dir)
         .map_err(|err| Error::Vault(autocsr::Error::Vault(err)))?;
-    if settings.max_reveals.is_some() {
-        return Err(Error::InvalidSetting(
-            "--max-reveals needs a vault with reveal limits, which this build does not have yet"
-                .to_owned(),
-        ));
+    if let Some(limit) = settings.max_reveals {
+        vault = vault.with_reveal_limit(limit);
     }
+    let webhook = settings
+        .webhook
+        .map(|hook| {
+            webhook::Webhook::new(&hook.url, hook.secret)
+                .map(|sender| (Arc::new(sender), hook.lead, hook.interval))
+        })
+        .transpose()?;
     let pipeline = autocsr::defaults::with_vault(vault);
     let archives = ArchiveStore::open(&settings.archive_dir)?;
     let listener = TcpListener::bind(settings.listen)
@@ -109,6 +112,13 @@ where
         jobs::purge(purge_state.clone())
     }));
 
+    let reminder_job = webhook.map(|(sender, lead, interval)| {
+        let reminder_state = state.clone();
+        tokio::spawn(jobs::every(interval, stop_jobs.subscribe(), move || {
+            jobs::remind(reminder_state.clone(), sender.clone(), lead)
+        }))
+    });
+
     let app = http::router(state, settings.max_body_bytes);
     tracing::info!("listening on http://{bound}");
     let served = axum::serve(
@@ -122,6 +132,9 @@ where
     .await;
     let _ = stop_jobs.send(true);
     let _ = purge_job.await;
+    if let Some(job) = reminder_job {
+        let _ = job.await;
+    }
     served.map_err(Error::Serve)?;
     tracing::info!("stopped");
     Ok(())

@@ -24,7 +24,6 @@ pub(crate) struct Metrics {
     /// Archives deleted (their code expired, was revoked or purged, or never stored).
     pub(crate) archives_deleted: IntCounter,
     /// Reminder webhooks by outcome: `sent`, `failed`.
-    #[allow(dead_code)] // Counted by the reminder job, wired with the vault's reminder claims.
     pub(crate) reminders: IntCounterVec,
     /// Request latency by route template, method and status.
     pub(crate) requests: HistogramVec,

@@ -221,6 +221,10 @@ pub(crate) async fn order_page(
     .await
     .ok_or_else(PageError::internal)?;
     match status {
+        Ok(status) if status.state == CredentialState::Available && status.reveal_limit_reached => {
+            let when = rfc3339(status.expires_at);
+            Ok(views::gone_page(&link, Gone::LimitReached, Some(&when), None).into_response())
+        }
         Ok(status) if status.state == CredentialState::Available => {
             let expires_at = rfc3339(status.expires_at);
             let left = status
@@ -312,6 +316,11 @@ pub(crate) async fn reveal(
             metrics.expiries.inc();
             let when = rfc3339(expired_at);
             Ok(views::gone_page(&link, Gone::Expired, Some(&when), None).into_response())
+        }
+        (Err(credential::Error::RevealLimitReached), _) => {
+            metrics.reveals.with_label_values(&["limit"]).inc();
+            tracing::info!(order_id = %order_id, "reveal refused: the order's reveal limit is reached");
+            Ok(views::gone_page(&link, Gone::LimitReached, None, None).into_response())
         }
         (Err(credential::Error::Revoked), _) => {
             metrics.reveals.with_label_values(&["revoked"]).inc();

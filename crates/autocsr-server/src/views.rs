@@ -53,7 +53,6 @@ pub(crate) enum Gone {
     /// Purged (or never existed: the page does not tell the difference).
     Missing,
     /// The reveal limit was reached.
-    #[allow(dead_code)] // Answered once the vault enforces `--max-reveals`.
     LimitReached,
 }
 
@@ -206,6 +205,14 @@ pub(crate) fn gone_page(
                 Gone::Revoked => { "This order was revoked and its unlock code destroyed." }
                 Gone::Missing => { "The unlock code of this order no longer exists." }
                 Gone::LimitReached => { "The unlock code has been shown as often as this order allows." }
+            }
+        }
+        @if gone == Gone::LimitReached {
+            section id="download" {
+                p {
+                    "If you noted the code, the archive can still be downloaded until the window closes: "
+                    a id="download-archive" href=(link.archive_href()) download { "download the archive" } "."
+                }
             }
         }
         section id="reissue" {

@@ -727,3 +727,57 @@ fn sign_link_prints_a_link_the_server_accepts() {
     assert_eq!(server.get(&path).status, 200);
     let _ = request; // the raw client is exercised by the helpers
 }
+
+#[test]
+fn concurrent_reveals_never_pass_the_reveal_limit() {
+    let server = Server::start(&["--max-reveals", "3", "--reveal-rate", "1000"]);
+    let order_id = server.order(json!({}))["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page = server.get(&server.page_path(&order_id, 300));
+    assert!(page.text().contains("can be shown 3 more times"));
+    let body = form_body(&form_fields(&page.text()));
+    let addr = server.addr;
+    let path = format!("/o/{order_id}/reveal");
+    let threads: Vec<_> = (0..12)
+        .map(|_| {
+            let (body, path) = (body.clone(), path.clone());
+            std::thread::spawn(move || {
+                request(
+                    addr,
+                    "POST",
+                    &path,
+                    &[("Content-Type", "application/x-www-form-urlencoded")],
+                    body.as_bytes(),
+                )
+            })
+        })
+        .collect();
+    let answers: Vec<_> = threads
+        .into_iter()
+        .map(|thread| thread.join().unwrap())
+        .collect();
+    let shown = answers
+        .iter()
+        .filter(|answer| code_from_page(&answer.text()).is_some())
+        .count();
+    assert_eq!(shown, 3, "exactly the limit");
+    assert!(answers.iter().all(|answer| answer.status == 200));
+    assert!(
+        answers
+            .iter()
+            .filter(|answer| code_from_page(&answer.text()).is_none())
+            .all(|answer| answer.text().contains("as often as this order allows"))
+    );
+    let status = server
+        .staff("GET", &format!("/v1/orders/{order_id}"), None)
+        .json();
+    assert_eq!(status["reveal_count"], 3);
+    assert_eq!(status["reveal_limit_reached"], true);
+    // The page now says so, and still offers the archive.
+    let page = server.get(&server.page_path(&order_id, 300)).text();
+    assert!(page.contains("as often as this order allows"));
+    assert!(page.contains("download-archive"));
+    assert!(!page.contains("Show unlock code"));
+}
