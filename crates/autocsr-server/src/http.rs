@@ -49,6 +49,7 @@ pub(crate) fn router(state: Shared, max_body_bytes: usize) -> Router {
         .route("/openapi.json", get(openapi_document))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .method_not_allowed_fallback(api_method_not_allowed)
         .fallback(page::not_found);
 
     let header = |name: HeaderName, value: &'static str| {
@@ -151,14 +152,15 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Ready when the vault answers (a status read of an id that is never issued) and the
-/// archive directory can be listed.
+/// Ready when the vault answers (a status read) and the archive directory can be listed.
 async fn readyz(State(state): State<Shared>) -> Response {
     let worker = state.clone();
     let ready = blocking(move || {
+        // Any answer about the order (it may even exist: the id is a valid order id) means
+        // the vault's stores answer; only an error reading them is "not ready".
         let vault = matches!(
             worker.pipeline.vault().status("autocsr-readiness-probe"),
-            Err(autocsr::credential::Error::NotFound)
+            Ok(_) | Err(autocsr::credential::Error::NotFound)
         );
         vault && std::fs::read_dir(worker.archives.dir()).is_ok()
     })

@@ -66,6 +66,17 @@ fn health_readiness_openapi_and_static_files_need_no_token() {
     assert!(css.header("content-type").unwrap().starts_with("text/css"));
     assert_security_headers(&css, false);
     assert_eq!(server.get("/static/copy.js").status, 200);
+
+    // Ready means the vault and the archive directory answer, whatever orders exist.
+    server.order(json!({"order_id": "autocsr-readiness-probe"}));
+    assert_eq!(server.get("/readyz").status, 200);
+    let archives = server.data_dir().join("archives");
+    let moved = server.data_dir().join("archives-away");
+    std::fs::rename(&archives, &moved).unwrap();
+    assert_json_error(&server.get("/readyz"), 503, "unavailable");
+    assert_eq!(server.get("/healthz").status, 200);
+    std::fs::rename(&moved, &archives).unwrap();
+    assert_eq!(server.get("/readyz").status, 200);
 }
 
 #[test]
@@ -105,6 +116,18 @@ fn a_missing_token_is_401_and_a_wrong_one_403_on_every_staff_route() {
             &server.request(method, path, &[("Authorization", &prefix)], b""),
             403,
             "forbidden",
+        );
+    }
+    // Refused tokens are not logged either (a typo of the real one is nearly the real one).
+    let logs = server.logs();
+    assert!(logs.contains("unknown token was refused"));
+    assert!(!logs.contains(&TOKEN[..TOKEN.len() - 1]));
+    // Methods a route does not take: JSON too, on public routes as well.
+    for (method, path) in [("POST", "/healthz"), ("DELETE", "/openapi.json")] {
+        assert_json_error(
+            &server.request(method, path, &[], b""),
+            405,
+            "method_not_allowed",
         );
     }
 }
