@@ -282,6 +282,37 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        /// Whatever arrives in `exp` and `sig` (they come from the URL), checking never
+        /// panics, and nothing but the signature of exactly this order and expiry passes.
+        #[test]
+        fn only_the_exact_signature_passes(
+            order_id in "[A-Za-z0-9_.:-]{1,40}",
+            exp in "\\PC{0,30}",
+            sig in "\\PC{0,80}",
+            lifetime in 0u64..100_000,
+        ) {
+            let accepted = verify_link(&key(), &order_id, &exp, &sig, NOW, Duration::from_secs(lifetime));
+            if let Ok(expires) = accepted {
+                proptest::prop_assert_eq!(exp, expires.to_string());
+                proptest::prop_assert_eq!(sig, link_signature(&key(), &order_id, expires));
+            }
+        }
+
+        /// A genuine link passes within its lifetime, for any order id and expiry.
+        #[test]
+        fn a_genuine_link_passes(order_id in "[A-Za-z0-9_.:-]{1,128}", ahead in 1u64..900) {
+            let expires = NOW + ahead;
+            let sig = link_signature(&key(), &order_id, expires);
+            proptest::prop_assert_eq!(
+                verify_link(&key(), &order_id, &expires.to_string(), &sig, NOW, LIFE),
+                Ok(expires)
+            );
+            let token = form_token(&key(), &order_id, expires);
+            proptest::prop_assert!(verify_form_token(&key(), &order_id, expires, &token));
+        }
+    }
+
     #[test]
     fn dot_only_ids_are_not_linked() {
         assert!(!is_url_safe_order_id("."));

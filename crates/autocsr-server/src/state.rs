@@ -33,22 +33,32 @@ pub(crate) struct AppState {
 pub(crate) type Shared = Arc<AppState>;
 
 impl AppState {
-    /// The client's address: from the configured header (its last value, the one the
-    /// nearest proxy wrote) when set and parseable, else the peer address.
+    /// The client's address (see [`client_ip`]).
     pub(crate) fn client_ip(&self, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
-        if let Some(name) = &self.client_ip_header
-            && let Some(ip) = headers
-                .get_all(name)
-                .iter()
-                .next_back()
-                .and_then(|value| value.to_str().ok())
-                .and_then(|text| text.rsplit(',').next())
-                .and_then(|last| last.trim().parse::<IpAddr>().ok())
-        {
-            return ip;
-        }
-        peer.ip()
+        client_ip(headers, self.client_ip_header.as_ref(), peer)
     }
+}
+
+/// The client's address: from `header` when configured and its last value (the one the
+/// nearest proxy wrote; for a list, its last element) parses as an IP address, else the
+/// peer address.
+pub(crate) fn client_ip(
+    headers: &HeaderMap,
+    header: Option<&HeaderName>,
+    peer: SocketAddr,
+) -> IpAddr {
+    if let Some(name) = header
+        && let Some(ip) = headers
+            .get_all(name)
+            .iter()
+            .next_back()
+            .and_then(|value| value.to_str().ok())
+            .and_then(|text| text.rsplit(',').next())
+            .and_then(|last| last.trim().parse::<IpAddr>().ok())
+    {
+        return ip;
+    }
+    peer.ip()
 }
 
 /// Seconds since the Unix epoch (0 before it).
@@ -71,4 +81,33 @@ where
     F: FnOnce() -> T + Send + 'static,
 {
     tokio::task::spawn_blocking(work).await.ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn the_client_is_the_proxy_header_s_last_value_or_the_peer() {
+        let peer: SocketAddr = "192.0.2.9:4000".parse().unwrap();
+        let name = HeaderName::from_static("x-forwarded-for");
+        let mut headers = HeaderMap::new();
+        // Without a configured header, a client's own header is ignored.
+        headers.append(&name, HeaderValue::from_static("198.51.100.1"));
+        assert_eq!(client_ip(&headers, None, peer), peer.ip());
+        assert_eq!(
+            client_ip(&headers, Some(&name), peer),
+            "198.51.100.1".parse::<IpAddr>().unwrap()
+        );
+        // What the client wrote comes first; the proxy appends the real address.
+        headers.append(&name, HeaderValue::from_static("203.0.113.5, 2001:db8::7"));
+        assert_eq!(
+            client_ip(&headers, Some(&name), peer),
+            "2001:db8::7".parse::<IpAddr>().unwrap()
+        );
+        let mut garbage = HeaderMap::new();
+        garbage.append(&name, HeaderValue::from_static("unknown"));
+        assert_eq!(client_ip(&garbage, Some(&name), peer), peer.ip());
+    }
 }

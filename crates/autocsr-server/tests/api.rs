@@ -804,3 +804,20 @@ fn concurrent_reveals_never_pass_the_reveal_limit() {
     assert!(page.contains("download-archive"));
     assert!(!page.contains("Show unlock code"));
 }
+
+#[test]
+fn behind_a_proxy_the_limit_is_per_forwarded_client() {
+    let server = Server::start(&["--page-rate", "1", "--client-ip-header", "X-Real-IP"]);
+    let path = server.page_path("ord_any", 300);
+    let from = |ip: &str| {
+        server
+            .request("GET", &path, &[("X-Real-IP", ip)], b"")
+            .status
+    };
+    assert_eq!(from("198.51.100.1"), 200);
+    assert_eq!(from("198.51.100.1"), 429);
+    assert_eq!(from("198.51.100.2"), 200);
+    // Without the header, the peer (the proxy itself) is one more client.
+    assert_eq!(server.get(&path).status, 200);
+    assert_eq!(server.get(&path).status, 429);
+}
