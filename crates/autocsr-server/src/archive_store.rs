@@ -99,6 +99,23 @@ impl ArchiveStore {
         }
     }
 
+    /// The format of the archive of `order_id` (from its first bytes), or `None` when
+    /// there is none or it is no archive.
+    pub(crate) fn format(&self, order_id: &str) -> Option<ArchiveFormat> {
+        use std::io::Read as _;
+        let mut head = [0u8; 8];
+        let mut file = File::open(self.path_of(order_id)).ok()?;
+        let mut filled = 0;
+        while filled < head.len() {
+            match file.read(head.get_mut(filled..)?) {
+                Ok(0) => break,
+                Ok(read) => filled += read,
+                Err(_) => return None,
+            }
+        }
+        ArchiveFormat::detect(head.get(..filled)?)
+    }
+
     /// True when an archive for `order_id` exists.
     pub(crate) fn exists(&self, order_id: &str) -> bool {
         self.path_of(order_id).is_file()
@@ -231,6 +248,8 @@ mod tests {
         first.keep();
         let (format, bytes) = store.read("ord_1").unwrap().unwrap();
         assert_eq!((format, bytes.as_slice()), (ArchiveFormat::Zip, ZIP));
+        assert_eq!(store.format("ord_1"), Some(ArchiveFormat::Zip));
+        assert_eq!(store.format("ord_none"), None);
         let meta = fs::metadata(store.path_of("ord_1")).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
         // Nothing left in staging: the losing writer's file went with it.

@@ -210,12 +210,7 @@ pub(crate) async fn order_page(
     let id = order_id.clone();
     let (status, format) = blocking(move || {
         let status = worker.pipeline.vault().status(&id);
-        let format = worker
-            .archives
-            .read(&id)
-            .ok()
-            .flatten()
-            .map(|(format, _)| format.extension());
+        let format = worker.archives.format(&id).map(|format| format.extension());
         (status, format)
     })
     .await
@@ -276,12 +271,7 @@ pub(crate) async fn reveal(
     let id = order_id.clone();
     let revealed = blocking(move || {
         let revealed = worker.pipeline.vault().reveal(&id);
-        let format = worker
-            .archives
-            .read(&id)
-            .ok()
-            .flatten()
-            .map(|(format, _)| format.extension());
+        let format = worker.archives.format(&id).map(|format| format.extension());
         (revealed, format)
     })
     .await
