@@ -10,7 +10,7 @@ in production, the log to a file), and drives it with `hey` (Debian package `hey
   floor:   GET  /healthz
   page:    GET  /o/{id}?exp&sig            (a signed link; renders the order page)
   reveal:  POST /o/{id}/reveal             (the form; decrypts the code, counts a reveal)
-  p256:    POST /v1/orders  {"key": "p256", "format": "zip"}   (4 connections)
+  p256:    POST /v1/orders  {"key": "p256", "format": "zip"}   (--order-connections, 4)
   rsa2048: POST /v1/orders  {"key": "rsa2048", "format": "zip"} (2 connections, 2 cores)
   keygen:  the same number of RSA-2048 keys from the keygen example, 2 processes at once
            (the pure keygen rate the RSA orders are compared with)
@@ -77,6 +77,7 @@ def main():
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rsa-orders", type=int, default=40)
+    parser.add_argument("--order-connections", type=int, default=4)
     args = parser.parse_args()
 
     server_bin = build("autocsr-server")
@@ -126,8 +127,9 @@ def main():
         rows.append(("POST reveal", conns) + hey(
             ["-z", seconds + "s", "-c", conns, "-m", "POST", "-T", "application/x-www-form-urlencoded",
              "-d", form, f"{base}/o/{order_id}/reveal"]))
-        rows.append(("POST /v1/orders P-256 zip", "4") + hey(
-            ["-z", seconds + "s", "-c", "4", "-m", "POST", "-H", auth, "-T", "application/json",
+        order_conns = str(args.order_connections)
+        rows.append(("POST /v1/orders P-256 zip", order_conns) + hey(
+            ["-z", seconds + "s", "-c", order_conns, "-m", "POST", "-H", auth, "-T", "application/json",
              "-d", '{"domain": "bench.example.com", "key": "p256", "format": "zip"}', base + "/v1/orders"]))
         rows.append(("POST /v1/orders RSA-2048 zip", "2") + hey(
             ["-n", str(args.rsa_orders), "-c", "2", "-m", "POST", "-H", auth, "-T", "application/json",
