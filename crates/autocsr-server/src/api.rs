@@ -436,6 +436,12 @@ pub(crate) async fn create_order(
             .to_owned(),
     };
 
+    // Waits for a slot; the semaphore is never closed, so this does not fail.
+    let _slot = state
+        .order_slots
+        .acquire()
+        .await
+        .map_err(|_| ApiError::internal())?;
     let worker = state.clone();
     let id = order_id.clone();
     let outcome = blocking(move || run_order(&worker, &id, &request)).await;

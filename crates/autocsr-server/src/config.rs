@@ -112,6 +112,11 @@ pub struct ServeArgs {
     #[arg(long, env = "AUTOCSR_ARCHIVE_DIR")]
     pub archive_dir: Option<PathBuf>,
 
+    /// Orders made at once (key generation is CPU work; more wait their turn, so the
+    /// order page keeps its share of the machine). Default: twice the CPUs.
+    #[arg(long, env = "AUTOCSR_MAX_CONCURRENT_ORDERS")]
+    pub max_concurrent_orders: Option<std::num::NonZeroUsize>,
+
     /// Largest request body accepted, in bytes (larger: 413).
     #[arg(long, env = "AUTOCSR_MAX_BODY_BYTES", default_value_t = 65_536)]
     pub max_body_bytes: usize,
@@ -190,6 +195,8 @@ pub struct Settings {
     pub max_reveals: Option<NonZeroU64>,
     /// Purge interval.
     pub purge_interval: Duration,
+    /// Orders made at once.
+    pub max_concurrent_orders: usize,
     /// Body limit.
     pub max_body_bytes: usize,
     /// Order-page rate.
@@ -309,6 +316,14 @@ impl Settings {
             reveal_window: args.reveal_window,
             max_reveals: args.max_reveals,
             purge_interval: args.purge_interval,
+            max_concurrent_orders: args.max_concurrent_orders.map_or_else(
+                || {
+                    std::thread::available_parallelism()
+                        .map_or(2, std::num::NonZeroUsize::get)
+                        .saturating_mul(2)
+                },
+                std::num::NonZeroUsize::get,
+            ),
             max_body_bytes: args.max_body_bytes,
             page_rate: Rate {
                 burst: args.page_rate,

@@ -104,6 +104,7 @@ where
         reveal_limiter: Limiter::new(settings.reveal_rate, MAX_TRACKED_CLIENTS),
         client_ip_header: settings.client_ip_header,
         metrics,
+        order_slots: tokio::sync::Semaphore::new(settings.max_concurrent_orders),
     });
 
     let (stop_jobs, jobs_stop) = watch::channel(false);

@@ -28,6 +28,8 @@ pub(crate) struct AppState {
     pub(crate) reveal_limiter: Limiter,
     pub(crate) client_ip_header: Option<HeaderName>,
     pub(crate) metrics: Metrics,
+    /// Permits for orders being made (see `--max-concurrent-orders`).
+    pub(crate) order_slots: tokio::sync::Semaphore,
 }
 
 pub(crate) type Shared = Arc<AppState>;

@@ -206,3 +206,50 @@ fn sigterm_on_an_idle_server_exits_cleanly() {
     assert!(status.success(), "{status:?}");
     assert!(server.logs().contains("stopped"));
 }
+
+#[test]
+fn orders_beyond_the_concurrency_limit_wait_their_turn() {
+    let server = Server::start(&["--max-concurrent-orders", "1"]);
+    let addr = server.addr;
+    let orders: Vec<_> = (0..3)
+        .map(|index| {
+            std::thread::spawn(move || {
+                let auth = format!("Bearer {TOKEN}");
+                common::request(
+                    addr,
+                    "POST",
+                    "/v1/orders",
+                    &[("Authorization", &auth), ("Content-Type", "application/json")],
+                    json!({"domain": "a.example.com", "key": "rsa2048", "order_id": format!("turn-{index}")})
+                        .to_string()
+                        .as_bytes(),
+                )
+            })
+        })
+        .collect();
+    // Meanwhile the page side answers.
+    assert_eq!(server.get("/healthz").status, 200);
+    for order in orders {
+        assert_eq!(order.join().unwrap().status, 201);
+    }
+    // One at a time: every "started" is followed by its "created" before the next starts.
+    let events: Vec<String> = server
+        .logs()
+        .lines()
+        .filter(|line| line.contains("order started") || line.contains("order created"))
+        .map(|line| {
+            if line.contains("started") {
+                "started"
+            } else {
+                "created"
+            }
+            .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        events,
+        ["started", "created"].repeat(3),
+        "{}",
+        server.logs()
+    );
+}
