@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
 
 use crate::Error;
 use crate::limiter::Rate;
@@ -71,6 +72,46 @@ pub struct ServeArgs {
     /// Directory for the vault (SQLite), the archives and generated secrets (mode 0700).
     #[arg(long, env = "AUTOCSR_DATA_DIR", required = true)]
     pub data_dir: Option<PathBuf>,
+
+    /// The vault's PostgreSQL database (a postgres:// or postgresql:// URL) instead of the
+    /// SQLite vault in DATA_DIR, so several instances share one vault. Prefer the
+    /// environment variable: a command line is visible to other users. Needs the --hsm-*
+    /// settings.
+    #[arg(
+        long = "vault",
+        value_name = "URL",
+        env = "AUTOCSR_VAULT_URL",
+        hide_env_values = true,
+        value_parser = parse_secret
+    )]
+    pub vault_url: Option<SecretString>,
+
+    /// Another database (or role) for the vault's record keys [default: the --vault URL].
+    #[arg(
+        long = "vault-keys",
+        value_name = "URL",
+        env = "AUTOCSR_VAULT_KEYS_URL",
+        hide_env_values = true,
+        value_parser = parse_secret
+    )]
+    pub vault_keys_url: Option<SecretString>,
+
+    /// The HSM's PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so).
+    #[arg(long, env = "AUTOCSR_HSM_MODULE")]
+    pub hsm_module: Option<PathBuf>,
+
+    /// The label of the HSM token holding the wrapping keys.
+    #[arg(long, env = "AUTOCSR_HSM_TOKEN")]
+    pub hsm_token: Option<String>,
+
+    /// A file holding the token's user PIN (mode 0600).
+    #[arg(long, env = "AUTOCSR_HSM_PIN_FILE")]
+    pub hsm_pin_file: Option<PathBuf>,
+
+    /// HAZMAT: keep the record keys unwrapped in PostgreSQL, without an HSM: revoke and
+    /// purge then shred nothing (backups still decrypt the codes). For tests only.
+    #[arg(long)]
+    pub hazmat_raw_keys_in_postgres: bool,
 
     /// Address to listen on (port 0 picks a free port; the log says which).
     #[arg(long, env = "AUTOCSR_LISTEN", default_value = "127.0.0.1:8080")]
@@ -157,6 +198,39 @@ pub struct ServeArgs {
     pub log: tracing::Level,
 }
 
+fn parse_secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(text))
+}
+
+/// Which vault.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum VaultSettings {
+    /// The SQLite vault in the data directory.
+    Sqlite,
+    /// A PostgreSQL vault.
+    Postgres {
+        /// The records' database URL (never shown).
+        records: SecretString,
+        /// The keys' database URL (never shown).
+        keys: SecretString,
+        /// The HSM wrapping the record keys; `None` only with the hazmat flag.
+        hsm: Option<HsmSettings>,
+    },
+}
+
+/// The HSM settings.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct HsmSettings {
+    /// The PKCS#11 module.
+    pub module: PathBuf,
+    /// The token label.
+    pub token: String,
+    /// The PIN file (checked private).
+    pub pin_file: PathBuf,
+}
+
 /// Where the reminders go.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -179,6 +253,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// The archive directory.
     pub archive_dir: PathBuf,
+    /// The vault.
+    pub vault: VaultSettings,
     /// Where to listen.
     pub listen: SocketAddr,
     /// The public URL, without a trailing `/` (None: `http://` and the bound address).
@@ -260,6 +336,14 @@ impl Settings {
             })
             .transpose()?;
 
+        let vault = vault_settings(
+            args.vault_url,
+            args.vault_keys_url,
+            args.hsm_module,
+            args.hsm_token,
+            args.hsm_pin_file,
+            args.hazmat_raw_keys_in_postgres,
+        )?;
         prepare_data_dir(&data_dir)?;
         let staff_tokens = match args.staff_tokens_file {
             Some(path) => StaffTokens::from_file(&path)?,
@@ -308,6 +392,7 @@ impl Settings {
         Ok(Settings {
             data_dir,
             archive_dir,
+            vault,
             listen: args.listen,
             public_url,
             staff_tokens,
@@ -337,6 +422,72 @@ impl Settings {
             webhook,
         })
     }
+}
+
+/// Checks the vault flags against each other, and the PIN file's permissions; opens
+/// nothing. No message quotes a URL (it may hold a password).
+fn vault_settings(
+    url: Option<SecretString>,
+    keys_url: Option<SecretString>,
+    module: Option<PathBuf>,
+    token: Option<String>,
+    pin_file: Option<PathBuf>,
+    hazmat: bool,
+) -> Result<VaultSettings, Error> {
+    use secrecy::ExposeSecret as _;
+    let given = |url: Option<SecretString>| url.filter(|url| !url.expose_secret().is_empty());
+    let (url, keys_url) = (given(url), given(keys_url));
+    let any_hsm = module.is_some() || token.is_some() || pin_file.is_some();
+    let Some(url) = url else {
+        if keys_url.is_some() || any_hsm || hazmat {
+            return Err(Error::InvalidSetting(
+                "--vault-keys, the --hsm-* settings and --hazmat-raw-keys-in-postgres are for a PostgreSQL vault (--vault URL)".to_owned(),
+            ));
+        }
+        return Ok(VaultSettings::Sqlite);
+    };
+    for (setting, value) in [("--vault", Some(&url)), ("--vault-keys", keys_url.as_ref())] {
+        if let Some(value) = value {
+            let text = value.expose_secret();
+            if !(text.starts_with("postgres://") || text.starts_with("postgresql://")) {
+                return Err(Error::InvalidSetting(format!(
+                    "{setting} takes a postgres:// or postgresql:// URL (the value is not shown: it may hold a password)"
+                )));
+            }
+        }
+    }
+    let hsm = match (module, token, pin_file) {
+        _ if hazmat && any_hsm => {
+            return Err(Error::InvalidSetting(
+                "--hazmat-raw-keys-in-postgres and the --hsm-* settings exclude each other: choose the HSM".to_owned(),
+            ));
+        }
+        (None, None, None) if hazmat => None,
+        (Some(module), Some(token), Some(pin_file)) => {
+            // Checked like every secret file: private to its owner.
+            drop(secrets::read_private_file(&pin_file)?);
+            Some(HsmSettings {
+                module,
+                token,
+                pin_file,
+            })
+        }
+        (None, None, None) => {
+            return Err(Error::InvalidSetting(
+                "a PostgreSQL vault needs an HSM for its record keys (--hsm-module, --hsm-token, --hsm-pin-file): PostgreSQL never erases a deleted key, so without one revoke and purge destroy nothing. Only for tests: --hazmat-raw-keys-in-postgres".to_owned(),
+            ));
+        }
+        _ => {
+            return Err(Error::InvalidSetting(
+                "the HSM needs all of --hsm-module, --hsm-token and --hsm-pin-file".to_owned(),
+            ));
+        }
+    };
+    Ok(VaultSettings::Postgres {
+        keys: keys_url.unwrap_or_else(|| url.clone()),
+        records: url,
+        hsm,
+    })
 }
 
 /// `http://` or (unless `http_only`, for the webhook client, which speaks plain HTTP)

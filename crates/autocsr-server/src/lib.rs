@@ -16,6 +16,7 @@ mod openapi;
 mod page;
 mod secrets;
 mod state;
+mod vault;
 mod views;
 mod webhook;
 
@@ -31,7 +32,7 @@ pub use api::{
     OrderCreated, OrderStatus,
 };
 pub use archive_store::{ArchiveStore, STALE_STAGING};
-pub use config::{Cli, Command, ServeArgs, Settings, SignLinkArgs};
+pub use config::{Cli, Command, HsmSettings, ServeArgs, Settings, SignLinkArgs, VaultSettings};
 pub use error::Error;
 pub use http::CONTENT_SECURITY_POLICY;
 pub use jobs::{ORPHAN_GRACE, REMINDER_LEASE};
@@ -61,11 +62,6 @@ pub async fn serve<S>(settings: Settings, shutdown: S) -> Result<(), Error>
 where
     S: Future<Output = ()> + Send + 'static,
 {
-    let mut vault = autocsr::credential::Vault::open_sqlite(&settings.data_dir)
-        .map_err(|err| Error::Vault(autocsr::Error::Vault(err)))?;
-    if let Some(limit) = settings.max_reveals {
-        vault = vault.with_reveal_limit(limit);
-    }
     let webhook = settings
         .webhook
         .map(|hook| {
@@ -73,7 +69,6 @@ where
                 .map(|sender| (Arc::new(sender), hook.lead, hook.interval))
         })
         .transpose()?;
-    let pipeline = autocsr::defaults::with_vault(vault);
     let archives = ArchiveStore::open(&settings.archive_dir)?;
     let listener = TcpListener::bind(settings.listen)
         .await
@@ -91,6 +86,17 @@ where
         .unwrap_or_else(|| format!("http://{bound}"));
     let metrics = Metrics::new()
         .map_err(|err| Error::InvalidSetting(format!("metrics could not be set up: {err}")))?;
+    // Last, once nothing else can fail: the PostgreSQL client is synchronous and runs its
+    // own runtime, so it is opened (and, at the end, dropped) on the blocking pool, like
+    // every vault call, and must not be dropped on the way out of an error here.
+    let (vault_settings, data_dir) = (settings.vault, settings.data_dir.clone());
+    let mut vault = tokio::task::spawn_blocking(move || vault::open(&vault_settings, &data_dir))
+        .await
+        .map_err(|_| Error::InvalidSetting("opening the vault panicked".to_owned()))??;
+    if let Some(limit) = settings.max_reveals {
+        vault = vault.with_reveal_limit(limit);
+    }
+    let pipeline = autocsr::defaults::with_vault(vault);
     let state = Arc::new(AppState {
         pipeline: Arc::new(pipeline),
         archives,
@@ -120,7 +126,7 @@ where
         }))
     });
 
-    let app = http::router(state, settings.max_body_bytes);
+    let app = http::router(state.clone(), settings.max_body_bytes);
     tracing::info!("listening on http://{bound}");
     let served = axum::serve(
         listener,
@@ -136,6 +142,8 @@ where
     if let Some(job) = reminder_job {
         let _ = job.await;
     }
+    // The last reference to the vault goes on the blocking pool (see the open above).
+    let _ = tokio::task::spawn_blocking(move || drop(state)).await;
     served.map_err(Error::Serve)?;
     tracing::info!("stopped");
     Ok(())

@@ -73,6 +73,18 @@ impl Server {
         key: &Path,
         extra: &[&str],
     ) -> Server {
+        Server::spawn_with_env(root, data, tokens, key, extra, &[])
+    }
+
+    /// As [`Server::spawn`], with environment variables set for the process.
+    pub fn spawn_with_env(
+        root: tempfile::TempDir,
+        data: &Path,
+        tokens: &Path,
+        key: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_autocsr-server"));
         command
             .arg("--data-dir")
@@ -84,6 +96,7 @@ impl Server {
             .arg(key)
             .args(extra)
             .env_remove("AUTOCSR_PUBLIC_URL")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
