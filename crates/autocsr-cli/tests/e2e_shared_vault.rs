@@ -415,3 +415,110 @@ fn bad_vault_settings_are_clear_errors_with_their_exit_codes() {
     run(&partial, &[], 2, "needs all of");
     assert_eq!(TOKEN, "autocsr-cli-test");
 }
+
+/// Backends killed (`pg_terminate_backend`) while two machines order and reveal through
+/// the binary, on a private cluster: every run exits 0 or 1 with a sentence (never a
+/// panic, a hang or a tampering alarm); every acknowledged order reveals its code
+/// afterwards; and no live record lacks its archive and CSR, even where the database
+/// committed a record and lost the connection before answering.
+#[test]
+fn killed_backends_fail_runs_cleanly_and_leave_no_live_record_without_files() {
+    let Some(cluster) = autocsr_interop::PrivateCluster::start() else {
+        return;
+    };
+    let url = cluster.url().to_owned();
+    let machines: Vec<Machine> = (0..2)
+        .map(|_| {
+            Machine::with_env(vec![(
+                "AUTOCSR_VAULT_URL".into(),
+                with_param(&url, "connect_timeout=5"),
+            )])
+        })
+        .collect();
+    let hazmat = "--hazmat-raw-keys-in-postgres";
+    // Tables first, then the storm.
+    machines[0].json([hazmat, "status", "ord_1"], 4);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut killer = common::shared_vault::admin(&url);
+            let mut round = 0u64;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                round += 1;
+                killer
+                    .execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                         WHERE application_name = 'autocsr-credential'",
+                        &[],
+                    )
+                    .unwrap();
+                std::thread::sleep(Duration::from_millis(15 + (round * 37) % 60));
+            }
+        });
+        let workers: Vec<_> = machines
+            .iter()
+            .map(|machine| {
+                let results = &results;
+                s.spawn(move || {
+                    for _ in 0..25 {
+                        let out = machine.out_dir().display().to_string();
+                        let (code, value, output) = machine.run_json([
+                            hazmat,
+                            "order",
+                            "--domain",
+                            "example.com",
+                            "--key",
+                            "p256",
+                            "--out",
+                            &out,
+                        ]);
+                        let text = stderr(&output);
+                        assert!(matches!(code, Some(0 | 1)), "{code:?}: {text}");
+                        assert!(!text.contains("panicked"), "{text}");
+                        if code == Some(0) {
+                            let id = str_field(&value, "order_id").to_owned();
+                            let code = str_field(&value, "unlock_code").to_owned();
+                            let (rc, _, output) = machine.run_json([hazmat, "reveal", &id]);
+                            assert!(matches!(rc, Some(0 | 1)), "{rc:?}: {}", stderr(&output));
+                            results.lock().unwrap().push((id, code));
+                        } else {
+                            results.lock().unwrap().push((String::new(), text));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    let results = results.into_inner().unwrap();
+    let acknowledged: Vec<&(String, String)> =
+        results.iter().filter(|(id, _)| !id.is_empty()).collect();
+    let failed = results.len() - acknowledged.len();
+    assert!(
+        failed > 0 && !acknowledged.is_empty(),
+        "{failed} failed runs"
+    );
+
+    // The storm is over: every acknowledged order reveals its code on either machine.
+    for (i, (id, code)) in acknowledged.iter().enumerate() {
+        let (revealed, _) = machines[i % 2].json([hazmat, "reveal", id.as_str()], 0);
+        assert_eq!(str_field(&revealed, "unlock_code"), code);
+    }
+    // Every live record has both its files on the machine that ordered it.
+    let mut client = common::shared_vault::admin(&url);
+    for row in client
+        .query("SELECT order_id FROM autocsr.records WHERE state = 0", &[])
+        .unwrap()
+    {
+        let id: String = row.get(0);
+        let has_files = machines.iter().any(|m| {
+            m.out_dir().join(format!("{id}.zip")).exists()
+                && m.out_dir().join(format!("{id}.csr")).exists()
+        });
+        assert!(has_files, "live record {id} without its files");
+    }
+}
