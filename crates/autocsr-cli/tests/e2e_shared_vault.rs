@@ -189,6 +189,12 @@ fn without_an_hsm_postgres_needs_the_hazmat_flag() {
         .unwrap()
         .get(0);
     assert_eq!(blob.len(), 32);
+    // Chosen once per vault: a raw key does not unwrap under an HSM (exit 1, not 8).
+    let Some(hsm) = Hsm::init() else {
+        return;
+    };
+    let (error, _) = Machine::with_hsm(&db, &hsm).json(["reveal", order_id], 1);
+    assert_eq!(error["error"]["kind"], "error");
 }
 
 /// The password of a URL is in no output: not in errors (human or JSON), not in `--help`
@@ -316,6 +322,22 @@ fn bad_vault_settings_are_clear_errors_with_their_exit_codes() {
         1,
         "could not open the vault's records in PostgreSQL database x on 127.0.0.1:9",
     );
+    run(&m, &[], 1, "Connection refused");
+    // A server that accepts and never answers: an error after the connect timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming() {
+            held.push(stream);
+        }
+    });
+    let mut m = Machine::with_hsm(&db, &hsm);
+    m.env.push((
+        "AUTOCSR_VAULT_URL".into(),
+        format!("postgresql://app@127.0.0.1:{port}/x?connect_timeout=1"),
+    ));
+    run(&m, &[], 1, "did not answer within the connect timeout");
 
     // A schema from a newer version: refused, untouched.
     db.client()
