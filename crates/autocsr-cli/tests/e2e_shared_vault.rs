@@ -439,7 +439,7 @@ fn bad_vault_settings_are_clear_errors_with_their_exit_codes() {
 }
 
 /// Backends killed (`pg_terminate_backend`) while two machines order and reveal through
-/// the binary, on a private cluster: every run exits 0 or 1 with a sentence (never a
+/// the binary, on a private cluster and one HSM token: every run exits 0 or 1 with a sentence (never a
 /// panic, a hang or a tampering alarm); every acknowledged order reveals its code
 /// afterwards; and no live record lacks its archive and CSR, even where the database
 /// committed a record and lost the connection before answering.
@@ -448,18 +448,17 @@ fn killed_backends_fail_runs_cleanly_and_leave_no_live_record_without_files() {
     let Some(cluster) = autocsr_interop::PrivateCluster::start() else {
         return;
     };
+    let Some(hsm) = Hsm::init() else {
+        return;
+    };
     let url = cluster.url().to_owned();
+    // Both machines on one SoftHSM2 token: concurrent processes also race to create the
+    // day's wrapping key.
     let machines: Vec<Machine> = (0..2)
-        .map(|_| {
-            Machine::with_env(vec![(
-                "AUTOCSR_VAULT_URL".into(),
-                with_param(&url, "connect_timeout=5"),
-            )])
-        })
+        .map(|_| Machine::with_hsm_at(&with_param(&url, "connect_timeout=5"), &hsm))
         .collect();
-    let hazmat = "--hazmat-raw-keys-in-postgres";
     // Tables first, then the storm.
-    machines[0].json([hazmat, "status", "ord_1"], 4);
+    machines[0].json(["status", "ord_1"], 4);
     let done = std::sync::atomic::AtomicBool::new(false);
     let results = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -486,7 +485,6 @@ fn killed_backends_fail_runs_cleanly_and_leave_no_live_record_without_files() {
                     for _ in 0..25 {
                         let out = machine.out_dir().display().to_string();
                         let (code, value, output) = machine.run_json([
-                            hazmat,
                             "order",
                             "--domain",
                             "example.com",
@@ -501,7 +499,7 @@ fn killed_backends_fail_runs_cleanly_and_leave_no_live_record_without_files() {
                         if code == Some(0) {
                             let id = str_field(&value, "order_id").to_owned();
                             let code = str_field(&value, "unlock_code").to_owned();
-                            let (rc, _, output) = machine.run_json([hazmat, "reveal", &id]);
+                            let (rc, _, output) = machine.run_json(["reveal", &id]);
                             assert!(matches!(rc, Some(0 | 1)), "{rc:?}: {}", stderr(&output));
                             results.lock().unwrap().push((id, code));
                         } else {
@@ -527,7 +525,7 @@ fn killed_backends_fail_runs_cleanly_and_leave_no_live_record_without_files() {
 
     // The storm is over: every acknowledged order reveals its code on either machine.
     for (i, (id, code)) in acknowledged.iter().enumerate() {
-        let (revealed, _) = machines[i % 2].json([hazmat, "reveal", id.as_str()], 0);
+        let (revealed, _) = machines[i % 2].json(["reveal", id.as_str()], 0);
         assert_eq!(str_field(&revealed, "unlock_code"), code);
     }
     // Every live record has both its files on the machine that ordered it.
