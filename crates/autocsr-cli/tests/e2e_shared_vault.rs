@@ -542,3 +542,68 @@ fn killed_backends_fail_runs_cleanly_and_leave_no_live_record_without_files() {
         assert!(has_files, "live record {id} without its files");
     }
 }
+
+const MAKE_OLD_KEY: &str = "AUTOCSR_CLI_TEST_MAKE_OLD_KEY";
+
+/// In a child process of this test binary (SoftHSM2 reads `SOFTHSM2_CONF` once per
+/// process): a wrapping key in the token for the day of expiries that ended at
+/// 1970-01-02T00:00:00Z, as a vault that issued then would have left it.
+fn make_old_wrapping_key() {
+    use autocsr::credential::{KeyId, KeyWrapper as _};
+    use autocsr_credential_pkcs11::{HsmConfig, HsmKeyWrapper, Pin, Pkcs11Module};
+    let module = Pkcs11Module::load(&module_path()).unwrap();
+    let wrapper = HsmKeyWrapper::open(
+        &module,
+        HsmConfig::new(TOKEN, Pin::from_env(MAKE_OLD_KEY).unwrap()),
+    )
+    .unwrap();
+    wrapper
+        .wrap(&KeyId::from_bytes([7; 16]), 86_400_000, &[0; 32])
+        .unwrap();
+    assert_eq!(wrapper.wrapping_key_periods().unwrap(), [86_400_000]);
+}
+
+/// `purge` destroys the HSM wrapping keys of days that have ended, and only those.
+#[test]
+fn purge_destroys_the_hsm_keys_of_days_that_have_ended() {
+    if std::env::var_os(MAKE_OLD_KEY).is_some() {
+        make_old_wrapping_key();
+        return;
+    }
+    let Some(db) = Database::create("hsmpurge") else {
+        return;
+    };
+    let Some(hsm) = Hsm::init() else {
+        return;
+    };
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "purge_destroys_the_hsm_keys_of_days_that_have_ended",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("SOFTHSM2_CONF", &hsm.conf)
+        .env(MAKE_OLD_KEY, PIN)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&child.stdout);
+    assert!(
+        child.status.success() && stdout.contains("1 passed"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&child.stderr)
+    );
+    let machine = Machine::with_hsm(&db, &hsm);
+    let order = machine.order(&[]);
+    let (purged, _) = machine.json(["purge"], 0);
+    assert_eq!(purged["wrapping_keys_destroyed"], 1, "{purged}");
+    assert_eq!(purged["records_destroyed"], 0);
+    // Today's key (the live order's) is untouched.
+    let (revealed, _) = machine.json(["reveal", str_field(&order, "order_id")], 0);
+    assert_eq!(
+        str_field(&revealed, "unlock_code"),
+        str_field(&order, "unlock_code")
+    );
+    let (purged, _) = machine.json(["purge"], 0);
+    assert_eq!(purged["wrapping_keys_destroyed"], 0, "{purged}");
+}
