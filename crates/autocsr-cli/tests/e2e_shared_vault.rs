@@ -18,6 +18,7 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::str::FromStr as _;
 use std::time::Duration;
 
 use common::shared_vault::{Database, Hsm, Machine, PIN, TOKEN, module_path, with_param};
@@ -606,4 +607,134 @@ fn purge_destroys_the_hsm_keys_of_days_that_have_ended() {
     );
     let (purged, _) = machine.json(["purge"], 0);
     assert_eq!(purged["wrapping_keys_destroyed"], 0, "{purged}");
+}
+
+/// The database commits an order's record and the answer is lost (a connection dropped
+/// between commit and reply), simulated faithfully on the real server: a trigger commits
+/// the row through a second session (dblink) and then fails the statement with SQLSTATE
+/// 08006 (connection failure). `order` must then revoke what was stored and remove the
+/// files; and when the vault cannot even answer the revoke, keep the files and say so.
+/// Either way no live record is left without its archive and CSR.
+#[test]
+fn an_order_whose_answer_was_lost_is_revoked_or_keeps_its_files() {
+    let Some(db) = Database::create("lost") else {
+        return;
+    };
+    let Some(hsm) = Hsm::init() else {
+        return;
+    };
+    let machine = Machine::with_hsm(&db, &hsm);
+    machine.json(["status", "ord_1"], 4); // creates the tables
+    let mut client = db.client();
+    if client.batch_execute("CREATE EXTENSION dblink").is_err() {
+        autocsr_interop::missing(
+            "PostgreSQL's dblink extension is not installed",
+            "install the server's contrib modules",
+        );
+        return;
+    }
+    let config = postgres::Config::from_str(&db.url).unwrap();
+    let host = match &config.get_hosts()[0] {
+        postgres::config::Host::Unix(path) => path.display().to_string(),
+        postgres::config::Host::Tcp(name) => name.clone(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let connstr = format!(
+        "host={host} port={port} dbname={} user={}",
+        db.name,
+        config.get_user().unwrap()
+    );
+    client
+        .batch_execute(&format!(
+            "CREATE FUNCTION autocsr.commit_then_fail() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+               IF current_setting('autocsr_test.replaying', true) = 'on' THEN RETURN NEW; END IF;
+               IF TG_OP = 'INSERT' THEN
+                 PERFORM dblink_exec('{connstr}', format(
+                   'SET autocsr_test.replaying = on; INSERT INTO autocsr.records SELECT (%L::autocsr.records).*',
+                   NEW));
+               END IF;
+               RAISE EXCEPTION 'connection lost (test)' USING ERRCODE = '08006';
+             END $$;
+             CREATE TRIGGER lose_insert_answer BEFORE INSERT ON autocsr.records
+               FOR EACH ROW EXECUTE FUNCTION autocsr.commit_then_fail();"
+        ))
+        .unwrap();
+    let out = machine.out_dir().display().to_string();
+    let order_args = [
+        "order",
+        "--domain",
+        "example.com",
+        "--key",
+        "p256",
+        "--out",
+        &out,
+    ];
+    let files = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(machine.out_dir())
+            .map(|dir| {
+                dir.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+
+    // The answer is lost, the vault answers the revoke: revoked, files removed.
+    let (error, output) = machine.json(order_args, 1);
+    assert_eq!(error["error"]["kind"], "error");
+    assert!(
+        stderr(&output).contains("revoked now"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(files().is_empty(), "{:?}", files());
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM autocsr.records WHERE state = 2"),
+        1
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM autocsr.records WHERE state = 0"),
+        0
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM autocsr.record_keys"), 0);
+
+    // The answer is lost and the revoke fails too: the files are kept, and the message
+    // says what to run.
+    client
+        .batch_execute(
+            "CREATE TRIGGER fail_updates BEFORE UPDATE ON autocsr.records
+               FOR EACH ROW EXECUTE FUNCTION autocsr.commit_then_fail();",
+        )
+        .unwrap();
+    let (_, output) = machine.json(order_args, 1);
+    let text = stderr(&output);
+    assert!(
+        text.contains("are kept") && text.contains("autocsr revoke"),
+        "{text}"
+    );
+    let kept = files();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    let order_id = kept[0].split('.').next().unwrap().to_owned();
+    assert!(text.contains(&order_id), "{text}");
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM autocsr.records WHERE state = 0"),
+        1
+    );
+
+    // Once the vault answers, the revoke the message asked for finishes it.
+    client
+        .batch_execute(
+            "DROP TRIGGER fail_updates ON autocsr.records;
+             DROP TRIGGER lose_insert_answer ON autocsr.records;",
+        )
+        .unwrap();
+    let (revoked, _) = machine.json(["revoke", &order_id], 0);
+    assert_eq!(revoked["revoked"], true);
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM autocsr.records WHERE state = 0"),
+        0
+    );
 }
