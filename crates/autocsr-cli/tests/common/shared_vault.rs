@@ -12,7 +12,7 @@
 )]
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -298,8 +298,4 @@ pub fn run_with_watchdog(mut command: Command) -> Output {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-}
-
-pub fn exists(path: &Path) -> bool {
-    path.exists()
 }
