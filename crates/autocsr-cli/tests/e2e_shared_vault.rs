@@ -453,7 +453,8 @@ fn killed_backends_fail_runs_cleanly_and_leave_no_live_record_without_files() {
     };
     let url = cluster.url().to_owned();
     // Both machines on one SoftHSM2 token: concurrent processes also race to create the
-    // day's wrapping key.
+    // day's wrapping key. (A run that starts while the other writes the token can fail to
+    // open it: SoftHSM2 reads its files unlocked at start-up. That is an exit 1 too.)
     let machines: Vec<Machine> = (0..2)
         .map(|_| Machine::with_hsm_at(&with_param(&url, "connect_timeout=5"), &hsm))
         .collect();
