@@ -110,6 +110,79 @@ impl PrivateCluster {
         self.pg_ctl(&["start"]);
     }
 
+    /// Whether PostgreSQL's server programs are installed; when not, prints the
+    /// [`missing`] notice. For a parent process that must report a skip before a child
+    /// process of its own starts the cluster.
+    ///
+    /// # Panics
+    /// When they are missing and `AUTOCSR_REQUIRE_INTEROP=1`.
+    pub fn available() -> bool {
+        if server_bin().is_some() {
+            return true;
+        }
+        missing(
+            "PostgreSQL's server programs (initdb, pg_ctl) are not installed",
+            "apt-get install postgresql",
+        );
+        false
+    }
+
+    /// The data directory (`PGDATA`): `pg_relation_filepath` names files relative to it,
+    /// and the WAL is in its `pg_wal`.
+    pub fn data_path(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    /// Takes a base backup of the running server with `pg_basebackup` (plain format, the
+    /// WAL it needs streamed alongside: `-X stream`; an immediate checkpoint: `-c fast`)
+    /// over a replication connection, which `initdb`'s default `pg_hba.conf` trusts on the
+    /// local socket (`wal_level = replica` is the default). Returns the backup as a
+    /// cluster of its own, **stopped**: its [`data_path`](Self::data_path) holds the files
+    /// an operator would keep; [`start_again`](Self::start_again) starts it on its own
+    /// socket (recovering from the streamed WAL), at its own [`url`](Self::url). Dropping
+    /// it removes the copy.
+    ///
+    /// # Panics
+    /// When the directory cannot be made or `pg_basebackup` fails.
+    pub fn base_backup(&self) -> PrivateCluster {
+        let root = unique_dir();
+        std::fs::create_dir(&root).expect("create the backup's directory");
+        set_mode(&root, 0o755);
+        let backup = PrivateCluster {
+            url: format!(
+                "postgresql://postgres@{}/autocsr_test",
+                root.display().to_string().replace('/', "%2F")
+            ),
+            root,
+            bin: self.bin.clone(),
+            as_postgres: self.as_postgres,
+        };
+        if backup.as_postgres {
+            let chown = Command::new("chown")
+                .args(["postgres:", &backup.root.display().to_string()])
+                .output()
+                .expect("run chown");
+            assert!(chown.status.success(), "chown failed: {chown:?}");
+        }
+        self.run_ok(
+            "pg_basebackup",
+            &[
+                "-h",
+                &self.root.display().to_string(),
+                "-U",
+                "postgres",
+                "-D",
+                &backup.data_dir(),
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "--no-sync",
+            ],
+        );
+        backup
+    }
+
     fn data_dir(&self) -> String {
         self.root.join("data").display().to_string()
     }

@@ -1,0 +1,288 @@
+//! Where a purged record key's bytes survive in PostgreSQL, measured on a private cluster
+//! (`autocsr_interop::PrivateCluster`: initdb in a temp dir, its own socket), with the key
+//! store in the hazmat mode (`KeyProtection::HazmatRawKeys`: raw 32-byte record keys in
+//! the table). This is why PostgreSQL key stores must hold only keys wrapped under a key
+//! that really can be destroyed (an HSM's; see `autocsr-credential-pkcs11`).
+//!
+//! The test issues codes, takes a `pg_basebackup`, purges, and then searches the table's
+//! heap file, `pg_wal`, the database directory and the base backup for each destroyed
+//! key's 32 bytes, after the purge, after a plain `VACUUM` and after `VACUUM FULL`. It
+//! asserts what PostgreSQL guarantees (the sentences of the crate README) and prints every
+//! count. Without PostgreSQL's server programs it prints a loud `SKIPPED:` notice and
+//! passes, unless `AUTOCSR_REQUIRE_INTEROP=1` makes that a failure.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure should abort the test"
+)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use autocsr_credential::{ManualClock, Vault};
+use autocsr_credential_postgres::{KeyProtection, Options, PostgresKeyStore, PostgresRecordStore};
+use autocsr_interop::PrivateCluster;
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
+const KEY_LEN: usize = 32;
+/// Codes that expire and are purged.
+const PURGED: usize = 20;
+/// Codes still live at the purge: the key table keeps a live page, as in any running vault
+/// (a table emptied completely is truncated to nothing by `VACUUM`).
+const LIVE: usize = 5;
+
+fn admin(url: &str) -> postgres::Client {
+    postgres::Config::from_str(url)
+        .unwrap()
+        .connect(postgres::NoTls)
+        .unwrap()
+}
+
+fn options(schema: &str) -> Options {
+    let mut options = Options::default();
+    options.schema = schema.to_owned();
+    options
+}
+
+/// The 32-byte values to look for, indexed by their first two bytes so one pass over a
+/// file finds all of them (the test code runs unoptimised).
+struct Needles {
+    keys: Vec<[u8; KEY_LEN]>,
+    by_prefix: HashMap<[u8; 2], Vec<usize>>,
+    has_prefix: Vec<bool>,
+}
+
+/// How many of the needles a place holds, and how many copies in all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Found {
+    keys: usize,
+    copies: usize,
+}
+
+impl std::fmt::Display for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:>2} keys, {:>3} copies", self.keys, self.copies)
+    }
+}
+
+impl Needles {
+    fn new(keys: Vec<[u8; KEY_LEN]>) -> Self {
+        let mut by_prefix: HashMap<[u8; 2], Vec<usize>> = HashMap::new();
+        let mut has_prefix = vec![false; 1 << 16];
+        for (i, key) in keys.iter().enumerate() {
+            by_prefix.entry([key[0], key[1]]).or_default().push(i);
+            has_prefix[usize::from(u16::from_be_bytes([key[0], key[1]]))] = true;
+        }
+        Self {
+            keys,
+            by_prefix,
+            has_prefix,
+        }
+    }
+
+    /// Copies of each needle in `haystack`.
+    fn count_in(&self, haystack: &[u8], per_key: &mut [usize]) {
+        if haystack.len() < KEY_LEN {
+            return;
+        }
+        for at in 0..=haystack.len() - KEY_LEN {
+            let prefix = [haystack[at], haystack[at + 1]];
+            if !self.has_prefix[usize::from(u16::from_be_bytes(prefix))] {
+                continue;
+            }
+            for &i in &self.by_prefix[&prefix] {
+                if haystack[at..at + KEY_LEN] == self.keys[i] {
+                    per_key[i] += 1;
+                }
+            }
+        }
+    }
+
+    /// Searches every regular file under each path (a file or a directory tree).
+    fn found_in(&self, paths: &[PathBuf]) -> Found {
+        let mut per_key = vec![0; self.keys.len()];
+        let mut files = Vec::new();
+        for path in paths {
+            collect_files(path, &mut files);
+        }
+        for file in files {
+            // A server's temp file may vanish between listing and reading.
+            if let Ok(bytes) = std::fs::read(&file) {
+                self.count_in(&bytes, &mut per_key);
+            }
+        }
+        Found {
+            keys: per_key.iter().filter(|&&n| n > 0).count(),
+            copies: per_key.iter().sum(),
+        }
+    }
+}
+
+fn collect_files(path: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return;
+    };
+    if meta.is_file() {
+        out.push(path.to_owned());
+    } else if meta.is_dir() {
+        for entry in std::fs::read_dir(path).unwrap().flatten() {
+            collect_files(&entry.path(), out);
+        }
+    }
+}
+
+/// The table's main heap file, from `pg_relation_filepath` (the table is far below 1 GiB,
+/// one segment), and its database's directory.
+fn heap_file(admin: &mut postgres::Client, data: &Path, table: &str) -> (PathBuf, PathBuf) {
+    let relative: String = admin
+        .query_one("SELECT pg_relation_filepath($1::text::regclass)", &[&table])
+        .unwrap()
+        .get(0);
+    let file = data.join(relative);
+    let database = file.parent().unwrap().to_owned();
+    (file, database)
+}
+
+#[test]
+fn destroyed_raw_keys_survive_in_dead_tuples_wal_and_base_backups() {
+    let Some(cluster) = PrivateCluster::start() else {
+        return;
+    };
+    let url = cluster.url();
+    let data = cluster.data_path();
+    let mut admin = admin(url);
+    let start = UNIX_EPOCH + Duration::from_secs(1_893_456_000);
+    let clock = Arc::new(ManualClock::new(start).unwrap());
+    let records = PostgresRecordStore::connect_with(url, &options("hz_records")).unwrap();
+    let keys =
+        PostgresKeyStore::connect_with(url, KeyProtection::HazmatRawKeys, &options("hz_keys"))
+            .unwrap();
+    let table = "hz_keys.record_keys";
+    // No autovacuum between the steps below: each VACUUM is the test's own.
+    admin
+        .batch_execute(&format!(
+            "ALTER TABLE {table} SET (autovacuum_enabled = false)"
+        ))
+        .unwrap();
+    let vault = Vault::new(Arc::new(records), Arc::new(keys)).with_clock(clock.clone());
+    let purged: Vec<String> = (0..PURGED).map(|i| format!("short-{i}")).collect();
+    let live: Vec<String> = (0..LIVE).map(|i| format!("long-{i}")).collect();
+    vault.issue_many(&purged, DAY).unwrap();
+    vault.issue_many(&live, 30 * DAY).unwrap();
+
+    // The raw keys, read before the purge (in the hazmat mode the blob is the key).
+    let purge_at = start + 2 * DAY;
+    let purge_ms = i64::try_from(purge_at.duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap();
+    let read_keys = |admin: &mut postgres::Client, op: &str| -> Vec<[u8; KEY_LEN]> {
+        admin
+            .query(
+                &format!("SELECT key FROM {table} WHERE expires_at {op} $1"),
+                &[&purge_ms],
+            )
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<_, Vec<u8>>(0).try_into().unwrap())
+            .collect()
+    };
+    let destroyed = Needles::new(read_keys(&mut admin, "<="));
+    let kept = Needles::new(read_keys(&mut admin, ">"));
+    assert_eq!((destroyed.keys.len(), kept.keys.len()), (PURGED, LIVE));
+
+    // What a base backup holds: taken before the purge, as a nightly backup would be.
+    admin.batch_execute("CHECKPOINT").unwrap();
+    let backup = cluster.base_backup();
+    let (heap_before, _) = heap_file(&mut admin, &data, table);
+    let backup_heap = backup
+        .data_path()
+        .join(heap_before.strip_prefix(&data).unwrap());
+
+    clock.set(purge_at).unwrap();
+    let report = vault.purge().unwrap();
+    assert_eq!(report.records_destroyed, u64::try_from(PURGED).unwrap());
+    assert_eq!(report.keys_destroyed, u64::try_from(PURGED).unwrap());
+    let left: i64 = admin
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(left, i64::try_from(LIVE).unwrap(), "the live keys stay");
+
+    let wal = data.join("pg_wal");
+    let mut table_lines = Vec::new();
+    let mut measure = |admin: &mut postgres::Client, step: &str| {
+        // The server writes its dirty pages to the files.
+        admin.batch_execute("CHECKPOINT").unwrap();
+        let (heap, database) = heap_file(admin, &data, table);
+        let counts = [
+            destroyed.found_in(std::slice::from_ref(&heap)),
+            kept.found_in(std::slice::from_ref(&heap)),
+            destroyed.found_in(std::slice::from_ref(&database)),
+            destroyed.found_in(std::slice::from_ref(&wal)),
+        ];
+        table_lines.push(format!(
+            "{step:<34} | heap {} | live in heap {} | database dir {} | pg_wal {}",
+            counts[0], counts[1], counts[2], counts[3]
+        ));
+        counts
+    };
+
+    // (a) Right after the purge: DELETE only marks the tuples dead.
+    let [heap, live_heap, _, wal_after_purge] = measure(&mut admin, "after purge (+ CHECKPOINT)");
+    assert_eq!(heap.keys, PURGED, "dead tuples keep every destroyed key");
+    assert_eq!(live_heap.keys, LIVE);
+    assert_eq!(
+        wal_after_purge.keys, PURGED,
+        "pg_wal keeps every destroyed key (inserts and full-page images)"
+    );
+
+    // (b) A plain VACUUM frees the dead tuples' space for reuse; it does not overwrite it.
+    admin.batch_execute(&format!("VACUUM {table}")).unwrap();
+    let [_, live_heap, _, _] = measure(&mut admin, "after VACUUM (+ CHECKPOINT)");
+    assert_eq!(live_heap.keys, LIVE);
+
+    // (c) VACUUM FULL writes a new file with the live rows only.
+    admin
+        .batch_execute(&format!("VACUUM FULL {table}"))
+        .unwrap();
+    let [heap, live_heap, _, _] = measure(&mut admin, "after VACUUM FULL (+ CHECKPOINT)");
+    assert_eq!(heap.keys, 0, "the rewritten heap holds no destroyed key");
+    assert_eq!(
+        live_heap.keys, LIVE,
+        "control: the search finds the live keys"
+    );
+
+    // (d) A checkpoint recycles old WAL segments (renames them for reuse) without wiping
+    // them; a segment's bytes go only when it is reused and overwritten (a WAL switch
+    // fills the rest of its segment with zeros).
+    for _ in 0..3 {
+        admin
+            .batch_execute("SELECT pg_switch_wal(); CHECKPOINT")
+            .unwrap();
+    }
+    let [_, _, database, wal_later] = measure(&mut admin, "after 3 WAL switches + CHECKPOINTs");
+
+    // (e) The base backup taken before the purge: all of it, forever.
+    let in_backup = destroyed.found_in(&[backup.data_path()]);
+    let in_backup_heap = destroyed.found_in(&[backup_heap]);
+    let in_backup_wal = destroyed.found_in(&[backup.data_path().join("pg_wal")]);
+    assert_eq!(
+        in_backup_heap.keys, PURGED,
+        "the backup's heap holds every key"
+    );
+    assert_eq!(in_backup.keys, PURGED);
+
+    eprintln!("destroyed keys: {PURGED}, live keys: {LIVE}; found (keys of which, copies):");
+    for line in &table_lines {
+        eprintln!("  {line}");
+    }
+    eprintln!(
+        "  base backup taken before purge     | heap {in_backup_heap} | pg_wal {in_backup_wal} | whole {in_backup}"
+    );
+    eprintln!("  (finally: database dir {database}, pg_wal {wal_later})");
+}
