@@ -277,6 +277,28 @@ fn destroyed_raw_keys_survive_in_dead_tuples_wal_and_base_backups() {
     );
     assert_eq!(in_backup.keys, PURGED);
 
+    // And what that means: the backup, started as a cluster next to nothing but its own
+    // files, with the clock rolled back, still reveals every purged code.
+    backup.start_again();
+    let rolled_back = Arc::new(ManualClock::new(start).unwrap());
+    let restored = Vault::new(
+        Arc::new(PostgresRecordStore::connect_with(backup.url(), &options("hz_records")).unwrap()),
+        Arc::new(
+            PostgresKeyStore::connect_with(
+                backup.url(),
+                KeyProtection::HazmatRawKeys,
+                &options("hz_keys"),
+            )
+            .unwrap(),
+        ),
+    )
+    .with_clock(rolled_back);
+    let revealed = purged.iter().filter(|o| restored.reveal(o).is_ok()).count();
+    assert_eq!(
+        revealed, PURGED,
+        "raw keys: the backup decrypts every purged code"
+    );
+
     eprintln!("destroyed keys: {PURGED}, live keys: {LIVE}; found (keys of which, copies):");
     for line in &table_lines {
         eprintln!("  {line}");
@@ -285,4 +307,5 @@ fn destroyed_raw_keys_survive_in_dead_tuples_wal_and_base_backups() {
         "  base backup taken before purge     | heap {in_backup_heap} | pg_wal {in_backup_wal} | whole {in_backup}"
     );
     eprintln!("  (finally: database dir {database}, pg_wal {wal_later})");
+    eprintln!("  purged codes the started backup reveals: {revealed} of {PURGED}");
 }
