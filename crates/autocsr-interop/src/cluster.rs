@@ -15,6 +15,8 @@ pub struct PrivateCluster {
     bin: PathBuf,
     as_postgres: bool,
     url: String,
+    /// `name=value` server settings given at every start, after the defaults.
+    settings: Vec<String>,
 }
 
 impl PrivateCluster {
@@ -26,6 +28,16 @@ impl PrivateCluster {
     /// When they are missing and `AUTOCSR_REQUIRE_INTEROP=1`, or when `initdb` or the server
     /// fails.
     pub fn start() -> Option<PrivateCluster> {
+        Self::start_with(&[])
+    }
+
+    /// As [`start`](Self::start), with server settings (`("fsync", "on")`, …) passed as
+    /// `-c name=value` at every start after the defaults, which they override (a benchmark
+    /// wants `fsync` back on).
+    ///
+    /// # Panics
+    /// As [`start`](Self::start).
+    pub fn start_with(settings: &[(&str, &str)]) -> Option<PrivateCluster> {
         let Some(bin) = server_bin() else {
             missing(
                 "PostgreSQL's server programs (initdb, pg_ctl) are not installed",
@@ -45,6 +57,10 @@ impl PrivateCluster {
             root,
             bin,
             as_postgres,
+            settings: settings
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect(),
         };
         if as_postgres {
             let chown = Command::new("chown")
@@ -156,6 +172,7 @@ impl PrivateCluster {
             root,
             bin: self.bin.clone(),
             as_postgres: self.as_postgres,
+            settings: self.settings.clone(),
         };
         if backup.as_postgres {
             let chown = Command::new("chown")
@@ -183,6 +200,21 @@ impl PrivateCluster {
         backup
     }
 
+    /// The directory of its Unix socket (for `-h` of PostgreSQL's own tools); it belongs
+    /// to the server's user, so they may write files there.
+    pub fn socket_dir(&self) -> &Path {
+        &self.root
+    }
+
+    /// Runs one of PostgreSQL's programs (`pgbench`, `psql`, …) from the server's
+    /// directory, as the server's user, and returns its output whatever its exit status.
+    ///
+    /// # Panics
+    /// When the program cannot be started.
+    pub fn run_program(&self, program: &str, args: &[&str]) -> Output {
+        self.run(program, args)
+    }
+
     fn data_dir(&self) -> String {
         self.root.join("data").display().to_string()
     }
@@ -190,10 +222,14 @@ impl PrivateCluster {
     fn pg_ctl(&self, args: &[&str]) {
         let data = self.data_dir();
         let log = self.root.join("server.log").display().to_string();
-        let socket_options = format!(
+        let mut socket_options = format!(
             "-k {} -c listen_addresses='' -c max_connections=100 -c fsync=off",
             self.root.display()
         );
+        for setting in &self.settings {
+            socket_options.push_str(" -c ");
+            socket_options.push_str(setting);
+        }
         let mut all: Vec<&str> = vec!["-D", &data, "-w", "-t", "60"];
         all.extend_from_slice(args);
         if args
