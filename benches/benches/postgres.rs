@@ -212,9 +212,7 @@ fn pgbench_latencies(cluster: &PrivateCluster, name: &str, args: &[&str]) -> (f6
         .lines()
         .find(|l| l.starts_with("tps"))
         .unwrap_or("tps unknown");
-    println!(
-        "pgbench {name} {args:?}: {count} transactions ({tps}): p50 {p50:.0} µs, p99 {p99:.0} µs"
-    );
+    println!("pgbench {name}: {count} transactions ({tps}): p50 {p50:.0} µs, p99 {p99:.0} µs");
     (p50, p99)
 }
 
