@@ -665,7 +665,7 @@ fn a_base_backup_taken_before_purge_decrypts_nothing_after_it() {
     use autocsr_credential_postgres::{
         KeyProtection, Options, PostgresKeyStore, PostgresRecordStore,
     };
-    use autocsr_interop::PrivateCluster;
+    use autocsr_interop::{Needles, PrivateCluster};
     use std::str::FromStr as _;
 
     // The parent reports missing PostgreSQL programs; the child starts the cluster.
@@ -712,6 +712,38 @@ fn a_base_backup_taken_before_purge_decrypts_nothing_after_it() {
             let short: Vec<&str> = short.iter().map(String::as_str).collect();
 
             let backup = cluster.base_backup();
+            // The raw record keys (unwrapped here by the test) are in no file of either
+            // cluster, its log included; the wrapped ones are (the control: the search
+            // sees the backup's tables).
+            let mut admin = postgres::Config::from_str(cluster.url())
+                .unwrap()
+                .connect(postgres::NoTls)
+                .unwrap();
+            admin.batch_execute("CHECKPOINT").unwrap();
+            let (mut raw, mut wrapped) = (Vec::new(), Vec::new());
+            for row in admin
+                .query(
+                    "SELECT key_id, expires_at, key FROM bb_keys.record_keys",
+                    &[],
+                )
+                .unwrap()
+            {
+                let id = KeyId::from_slice(row.get(0)).unwrap();
+                let expires = u64::try_from(row.get::<_, i64>(1)).unwrap();
+                let blob: Vec<u8> = row.get(2);
+                raw.push(wrapper.unwrap(&id, expires, &blob).unwrap().to_vec());
+                wrapped.push(blob);
+            }
+            let raw = Needles::new(raw);
+            let wrapped = Needles::new(wrapped);
+            let both = [
+                cluster.socket_dir().to_owned(),
+                backup.socket_dir().to_owned(),
+            ];
+            assert_eq!(wrapped.found_in(&[backup.data_path()]).needles, 9);
+            assert_eq!(raw.found_in(&both).copies, 0, "a raw record key on disk");
+            drop(admin);
+
             // Starts the backup as a cluster of its own, opens a vault on it next to the
             // live HSM with the clock rolled back, and counts the codes it reveals; then
             // stops it again. Returns (codes of the period, the later code).

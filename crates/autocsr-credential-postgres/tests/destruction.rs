@@ -20,7 +20,6 @@
     reason = "test helpers outside #[test] fns: a failure should abort the test"
 )]
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -28,7 +27,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use autocsr_credential::{ManualClock, Vault};
 use autocsr_credential_postgres::{KeyProtection, Options, PostgresKeyStore, PostgresRecordStore};
-use autocsr_interop::PrivateCluster;
+use autocsr_interop::{Needles, PrivateCluster};
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 const KEY_LEN: usize = 32;
@@ -49,93 +48,6 @@ fn options(schema: &str) -> Options {
     let mut options = Options::default();
     options.schema = schema.to_owned();
     options
-}
-
-/// The 32-byte values to look for, indexed by their first two bytes so one pass over a
-/// file finds all of them (the test code runs unoptimised).
-struct Needles {
-    keys: Vec<[u8; KEY_LEN]>,
-    by_prefix: HashMap<[u8; 2], Vec<usize>>,
-    has_prefix: Vec<bool>,
-}
-
-/// How many of the needles a place holds, and how many copies in all.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Found {
-    keys: usize,
-    copies: usize,
-}
-
-impl std::fmt::Display for Found {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:>2} keys, {:>3} copies", self.keys, self.copies)
-    }
-}
-
-impl Needles {
-    fn new(keys: Vec<[u8; KEY_LEN]>) -> Self {
-        let mut by_prefix: HashMap<[u8; 2], Vec<usize>> = HashMap::new();
-        let mut has_prefix = vec![false; 1 << 16];
-        for (i, key) in keys.iter().enumerate() {
-            by_prefix.entry([key[0], key[1]]).or_default().push(i);
-            has_prefix[usize::from(u16::from_be_bytes([key[0], key[1]]))] = true;
-        }
-        Self {
-            keys,
-            by_prefix,
-            has_prefix,
-        }
-    }
-
-    /// Copies of each needle in `haystack`.
-    fn count_in(&self, haystack: &[u8], per_key: &mut [usize]) {
-        if haystack.len() < KEY_LEN {
-            return;
-        }
-        for at in 0..=haystack.len() - KEY_LEN {
-            let prefix = [haystack[at], haystack[at + 1]];
-            if !self.has_prefix[usize::from(u16::from_be_bytes(prefix))] {
-                continue;
-            }
-            for &i in &self.by_prefix[&prefix] {
-                if haystack[at..at + KEY_LEN] == self.keys[i] {
-                    per_key[i] += 1;
-                }
-            }
-        }
-    }
-
-    /// Searches every regular file under each path (a file or a directory tree).
-    fn found_in(&self, paths: &[PathBuf]) -> Found {
-        let mut per_key = vec![0; self.keys.len()];
-        let mut files = Vec::new();
-        for path in paths {
-            collect_files(path, &mut files);
-        }
-        for file in files {
-            // A server's temp file may vanish between listing and reading.
-            if let Ok(bytes) = std::fs::read(&file) {
-                self.count_in(&bytes, &mut per_key);
-            }
-        }
-        Found {
-            keys: per_key.iter().filter(|&&n| n > 0).count(),
-            copies: per_key.iter().sum(),
-        }
-    }
-}
-
-fn collect_files(path: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return;
-    };
-    if meta.is_file() {
-        out.push(path.to_owned());
-    } else if meta.is_dir() {
-        for entry in std::fs::read_dir(path).unwrap().flatten() {
-            collect_files(&entry.path(), out);
-        }
-    }
 }
 
 /// The table's main heap file, from `pg_relation_filepath` (the table is far below 1 GiB,
@@ -180,7 +92,7 @@ fn destroyed_raw_keys_survive_in_dead_tuples_wal_and_base_backups() {
     // The raw keys, read before the purge (in the hazmat mode the blob is the key).
     let purge_at = start + 2 * DAY;
     let purge_ms = i64::try_from(purge_at.duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap();
-    let read_keys = |admin: &mut postgres::Client, op: &str| -> Vec<[u8; KEY_LEN]> {
+    let read_keys = |admin: &mut postgres::Client, op: &str| -> Vec<Vec<u8>> {
         admin
             .query(
                 &format!("SELECT key FROM {table} WHERE expires_at {op} $1"),
@@ -188,12 +100,16 @@ fn destroyed_raw_keys_survive_in_dead_tuples_wal_and_base_backups() {
             )
             .unwrap()
             .iter()
-            .map(|row| row.get::<_, Vec<u8>>(0).try_into().unwrap())
+            .map(|row| {
+                let key: Vec<u8> = row.get(0);
+                assert_eq!(key.len(), KEY_LEN, "the hazmat mode stores the raw key");
+                key
+            })
             .collect()
     };
     let destroyed = Needles::new(read_keys(&mut admin, "<="));
     let kept = Needles::new(read_keys(&mut admin, ">"));
-    assert_eq!((destroyed.keys.len(), kept.keys.len()), (PURGED, LIVE));
+    assert_eq!((destroyed.len(), kept.len()), (PURGED, LIVE));
 
     // What a base backup holds: taken before the purge, as a nightly backup would be.
     admin.batch_execute("CHECKPOINT").unwrap();
@@ -234,26 +150,26 @@ fn destroyed_raw_keys_survive_in_dead_tuples_wal_and_base_backups() {
 
     // (a) Right after the purge: DELETE only marks the tuples dead.
     let [heap, live_heap, _, wal_after_purge] = measure(&mut admin, "after purge (+ CHECKPOINT)");
-    assert_eq!(heap.keys, PURGED, "dead tuples keep every destroyed key");
-    assert_eq!(live_heap.keys, LIVE);
+    assert_eq!(heap.needles, PURGED, "dead tuples keep every destroyed key");
+    assert_eq!(live_heap.needles, LIVE);
     assert_eq!(
-        wal_after_purge.keys, PURGED,
+        wal_after_purge.needles, PURGED,
         "pg_wal keeps every destroyed key (inserts and full-page images)"
     );
 
     // (b) A plain VACUUM frees the dead tuples' space for reuse; it does not overwrite it.
     admin.batch_execute(&format!("VACUUM {table}")).unwrap();
     let [_, live_heap, _, _] = measure(&mut admin, "after VACUUM (+ CHECKPOINT)");
-    assert_eq!(live_heap.keys, LIVE);
+    assert_eq!(live_heap.needles, LIVE);
 
     // (c) VACUUM FULL writes a new file with the live rows only.
     admin
         .batch_execute(&format!("VACUUM FULL {table}"))
         .unwrap();
     let [heap, live_heap, _, _] = measure(&mut admin, "after VACUUM FULL (+ CHECKPOINT)");
-    assert_eq!(heap.keys, 0, "the rewritten heap holds no destroyed key");
+    assert_eq!(heap.needles, 0, "the rewritten heap holds no destroyed key");
     assert_eq!(
-        live_heap.keys, LIVE,
+        live_heap.needles, LIVE,
         "control: the search finds the live keys"
     );
 
@@ -272,10 +188,10 @@ fn destroyed_raw_keys_survive_in_dead_tuples_wal_and_base_backups() {
     let in_backup_heap = destroyed.found_in(&[backup_heap]);
     let in_backup_wal = destroyed.found_in(&[backup.data_path().join("pg_wal")]);
     assert_eq!(
-        in_backup_heap.keys, PURGED,
+        in_backup_heap.needles, PURGED,
         "the backup's heap holds every key"
     );
-    assert_eq!(in_backup.keys, PURGED);
+    assert_eq!(in_backup.needles, PURGED);
 
     // And what that means: the backup, started as a cluster next to nothing but its own
     // files, with the clock rolled back, still reveals every purged code.
