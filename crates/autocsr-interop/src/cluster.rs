@@ -33,7 +33,8 @@ impl PrivateCluster {
 
     /// As [`start`](Self::start), with server settings (`("fsync", "on")`, …) passed as
     /// `-c name=value` at every start after the defaults, which they override (a benchmark
-    /// wants `fsync` back on).
+    /// wants `fsync` back on). Values must not contain spaces or quotes: they go into
+    /// `pg_ctl -o` unquoted.
     ///
     /// # Panics
     /// As [`start`](Self::start).
