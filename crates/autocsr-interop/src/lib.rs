@@ -5,8 +5,10 @@
 #![allow(clippy::panic, clippy::expect_used)]
 
 mod cluster;
+mod search;
 
 pub use cluster::PrivateCluster;
+pub use search::{Found, Needles};
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
