@@ -327,8 +327,14 @@ mod tests {
             ]
         );
         drop(live);
+        // From the fresh file's own time: the file system's clock can be a tick ahead of
+        // `now`, read before the file was written.
+        let fresh_at = fs::metadata(dir.join(format!("{TEMP_PREFIX}fresh.zip")))
+            .unwrap()
+            .modified()
+            .unwrap();
         assert_eq!(
-            remove_stale_temps(dir, now + STALE_AFTER),
+            remove_stale_temps(dir, fresh_at.max(now) + STALE_AFTER),
             1,
             "fresh, now stale"
         );

@@ -348,6 +348,11 @@ mod tests {
     #[test]
     fn no_url_is_the_sqlite_vault() {
         assert!(matches!(choose(&args(&[])).unwrap(), Backend::Sqlite));
+        // An empty value (AUTOCSR_VAULT_URL= in a unit file) counts as not set.
+        assert!(matches!(
+            choose(&args(&["--vault", "", "--hsm-token", ""])).unwrap(),
+            Backend::Sqlite
+        ));
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::str::FromStr as _;
 use std::time::Duration;
 
 use common::shared_vault::{Database, Hsm, Machine, PIN, TOKEN, module_path, with_param};
@@ -189,6 +190,12 @@ fn without_an_hsm_postgres_needs_the_hazmat_flag() {
         .unwrap()
         .get(0);
     assert_eq!(blob.len(), 32);
+    // Chosen once per vault: a raw key does not unwrap under an HSM (exit 1, not 8).
+    let Some(hsm) = Hsm::init() else {
+        return;
+    };
+    let (error, _) = Machine::with_hsm(&db, &hsm).json(["reveal", order_id], 1);
+    assert_eq!(error["error"]["kind"], "error");
 }
 
 /// The password of a URL is in no output: not in errors (human or JSON), not in `--help`
@@ -316,6 +323,22 @@ fn bad_vault_settings_are_clear_errors_with_their_exit_codes() {
         1,
         "could not open the vault's records in PostgreSQL database x on 127.0.0.1:9",
     );
+    run(&m, &[], 1, "Connection refused");
+    // A server that accepts and never answers: an error after the connect timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming() {
+            held.push(stream);
+        }
+    });
+    let mut m = Machine::with_hsm(&db, &hsm);
+    m.env.push((
+        "AUTOCSR_VAULT_URL".into(),
+        format!("postgresql://app@127.0.0.1:{port}/x?connect_timeout=1"),
+    ));
+    run(&m, &[], 1, "did not answer within the connect timeout");
 
     // A schema from a newer version: refused, untouched.
     db.client()
@@ -413,5 +436,305 @@ fn bad_vault_settings_are_clear_errors_with_their_exit_codes() {
     let mut partial = Machine::with_hsm(&db, &hsm);
     partial.env.retain(|(k, _)| k != "AUTOCSR_HSM_TOKEN");
     run(&partial, &[], 2, "needs all of");
-    assert_eq!(TOKEN, "autocsr-cli-test");
+}
+
+/// Backends killed (`pg_terminate_backend`) while two machines order and reveal through
+/// the binary, on a private cluster and one HSM token: every run exits 0 or 1 with a sentence (never a
+/// panic, a hang or a tampering alarm); every acknowledged order reveals its code
+/// afterwards; and no live record lacks its archive and CSR, even where the database
+/// committed a record and lost the connection before answering.
+#[test]
+fn killed_backends_fail_runs_cleanly_and_leave_no_live_record_without_files() {
+    let Some(cluster) = autocsr_interop::PrivateCluster::start() else {
+        return;
+    };
+    let Some(hsm) = Hsm::init() else {
+        return;
+    };
+    let url = cluster.url().to_owned();
+    // Both machines on one SoftHSM2 token: concurrent processes also race to create the
+    // day's wrapping key. (A run that starts while the other writes the token can fail to
+    // open it: SoftHSM2 reads its files unlocked at start-up. That is an exit 1 too.)
+    let machines: Vec<Machine> = (0..2)
+        .map(|_| Machine::with_hsm_at(&with_param(&url, "connect_timeout=5"), &hsm))
+        .collect();
+    // Tables first, then the storm.
+    machines[0].json(["status", "ord_1"], 4);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut killer = common::shared_vault::admin(&url);
+            let mut round = 0u64;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                round += 1;
+                killer
+                    .execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                         WHERE application_name = 'autocsr-credential'",
+                        &[],
+                    )
+                    .unwrap();
+                std::thread::sleep(Duration::from_millis(15 + (round * 37) % 60));
+            }
+        });
+        let workers: Vec<_> = machines
+            .iter()
+            .map(|machine| {
+                let results = &results;
+                s.spawn(move || {
+                    for _ in 0..25 {
+                        let out = machine.out_dir().display().to_string();
+                        let (code, value, output) = machine.run_json([
+                            "order",
+                            "--domain",
+                            "example.com",
+                            "--key",
+                            "p256",
+                            "--out",
+                            &out,
+                        ]);
+                        let text = stderr(&output);
+                        assert!(matches!(code, Some(0 | 1)), "{code:?}: {text}");
+                        assert!(!text.contains("panicked"), "{text}");
+                        if code == Some(0) {
+                            let id = str_field(&value, "order_id").to_owned();
+                            let code = str_field(&value, "unlock_code").to_owned();
+                            let (rc, _, output) = machine.run_json(["reveal", &id]);
+                            assert!(matches!(rc, Some(0 | 1)), "{rc:?}: {}", stderr(&output));
+                            results.lock().unwrap().push((id, code));
+                        } else {
+                            results.lock().unwrap().push((String::new(), text));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    let results = results.into_inner().unwrap();
+    let acknowledged: Vec<&(String, String)> =
+        results.iter().filter(|(id, _)| !id.is_empty()).collect();
+    let failed = results.len() - acknowledged.len();
+    assert!(
+        failed > 0 && !acknowledged.is_empty(),
+        "{failed} failed runs"
+    );
+
+    // The storm is over: every acknowledged order reveals its code on either machine.
+    for (i, (id, code)) in acknowledged.iter().enumerate() {
+        let (revealed, _) = machines[i % 2].json(["reveal", id.as_str()], 0);
+        assert_eq!(str_field(&revealed, "unlock_code"), code);
+    }
+    // Every live record has both its files on the machine that ordered it.
+    let mut client = common::shared_vault::admin(&url);
+    for row in client
+        .query("SELECT order_id FROM autocsr.records WHERE state = 0", &[])
+        .unwrap()
+    {
+        let id: String = row.get(0);
+        let has_files = machines.iter().any(|m| {
+            m.out_dir().join(format!("{id}.zip")).exists()
+                && m.out_dir().join(format!("{id}.csr")).exists()
+        });
+        assert!(has_files, "live record {id} without its files");
+    }
+}
+
+const MAKE_OLD_KEY: &str = "AUTOCSR_CLI_TEST_MAKE_OLD_KEY";
+
+/// In a child process of this test binary (SoftHSM2 reads `SOFTHSM2_CONF` once per
+/// process): a wrapping key in the token for the day of expiries that ended at
+/// 1970-01-02T00:00:00Z, as a vault that issued then would have left it.
+fn make_old_wrapping_key() {
+    use autocsr::credential::{KeyId, KeyWrapper as _};
+    use autocsr_credential_pkcs11::{HsmConfig, HsmKeyWrapper, Pin, Pkcs11Module};
+    let module = Pkcs11Module::load(&module_path()).unwrap();
+    let wrapper = HsmKeyWrapper::open(
+        &module,
+        HsmConfig::new(TOKEN, Pin::from_env(MAKE_OLD_KEY).unwrap()),
+    )
+    .unwrap();
+    wrapper
+        .wrap(&KeyId::from_bytes([7; 16]), 86_400_000, &[0; 32])
+        .unwrap();
+    assert_eq!(wrapper.wrapping_key_periods().unwrap(), [86_400_000]);
+}
+
+/// `purge` destroys the HSM wrapping keys of days that have ended, and only those.
+#[test]
+fn purge_destroys_the_hsm_keys_of_days_that_have_ended() {
+    if std::env::var_os(MAKE_OLD_KEY).is_some() {
+        make_old_wrapping_key();
+        return;
+    }
+    let Some(db) = Database::create("hsmpurge") else {
+        return;
+    };
+    let Some(hsm) = Hsm::init() else {
+        return;
+    };
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "purge_destroys_the_hsm_keys_of_days_that_have_ended",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("SOFTHSM2_CONF", &hsm.conf)
+        .env(MAKE_OLD_KEY, PIN)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&child.stdout);
+    assert!(
+        child.status.success() && stdout.contains("1 passed"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&child.stderr)
+    );
+    let machine = Machine::with_hsm(&db, &hsm);
+    let order = machine.order(&[]);
+    let (purged, _) = machine.json(["purge"], 0);
+    assert_eq!(purged["wrapping_keys_destroyed"], 1, "{purged}");
+    assert_eq!(purged["records_destroyed"], 0);
+    // Today's key (the live order's) is untouched.
+    let (revealed, _) = machine.json(["reveal", str_field(&order, "order_id")], 0);
+    assert_eq!(
+        str_field(&revealed, "unlock_code"),
+        str_field(&order, "unlock_code")
+    );
+    let (purged, _) = machine.json(["purge"], 0);
+    assert_eq!(purged["wrapping_keys_destroyed"], 0, "{purged}");
+}
+
+/// The database commits an order's record and the answer is lost (a connection dropped
+/// between commit and reply), simulated faithfully on the real server: a trigger commits
+/// the row through a second session (dblink) and then fails the statement with SQLSTATE
+/// 08006 (connection failure). `order` must then revoke what was stored and remove the
+/// files; and when the vault cannot even answer the revoke, keep the files and say so.
+/// Either way no live record is left without its archive and CSR.
+#[test]
+fn an_order_whose_answer_was_lost_is_revoked_or_keeps_its_files() {
+    let Some(db) = Database::create("lost") else {
+        return;
+    };
+    let Some(hsm) = Hsm::init() else {
+        return;
+    };
+    let machine = Machine::with_hsm(&db, &hsm);
+    machine.json(["status", "ord_1"], 4); // creates the tables
+    let mut client = db.client();
+    if client.batch_execute("CREATE EXTENSION dblink").is_err() {
+        autocsr_interop::missing(
+            "PostgreSQL's dblink extension is not installed",
+            "install the server's contrib modules",
+        );
+        return;
+    }
+    let config = postgres::Config::from_str(&db.url).unwrap();
+    let host = match &config.get_hosts()[0] {
+        postgres::config::Host::Unix(path) => path.display().to_string(),
+        postgres::config::Host::Tcp(name) => name.clone(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let connstr = format!(
+        "host={host} port={port} dbname={} user={}",
+        db.name,
+        config.get_user().unwrap()
+    );
+    client
+        .batch_execute(&format!(
+            "CREATE FUNCTION autocsr.commit_then_fail() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+               IF current_setting('autocsr_test.replaying', true) = 'on' THEN RETURN NEW; END IF;
+               IF TG_OP = 'INSERT' THEN
+                 PERFORM dblink_exec('{connstr}', format(
+                   'SET autocsr_test.replaying = on; INSERT INTO autocsr.records SELECT (%L::autocsr.records).*',
+                   NEW));
+               END IF;
+               RAISE EXCEPTION 'connection lost (test)' USING ERRCODE = '08006';
+             END $$;
+             CREATE TRIGGER lose_insert_answer BEFORE INSERT ON autocsr.records
+               FOR EACH ROW EXECUTE FUNCTION autocsr.commit_then_fail();"
+        ))
+        .unwrap();
+    let out = machine.out_dir().display().to_string();
+    let order_args = [
+        "order",
+        "--domain",
+        "example.com",
+        "--key",
+        "p256",
+        "--out",
+        &out,
+    ];
+    let files = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(machine.out_dir())
+            .map(|dir| {
+                dir.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+
+    // The answer is lost, the vault answers the revoke: revoked, files removed.
+    let (error, output) = machine.json(order_args, 1);
+    assert_eq!(error["error"]["kind"], "error");
+    assert!(
+        stderr(&output).contains("revoked now"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(files().is_empty(), "{:?}", files());
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM autocsr.records WHERE state = 2"),
+        1
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM autocsr.records WHERE state = 0"),
+        0
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM autocsr.record_keys"), 0);
+
+    // The answer is lost and the revoke fails too: the files are kept, and the message
+    // says what to run.
+    client
+        .batch_execute(
+            "CREATE TRIGGER fail_updates BEFORE UPDATE ON autocsr.records
+               FOR EACH ROW EXECUTE FUNCTION autocsr.commit_then_fail();",
+        )
+        .unwrap();
+    let (_, output) = machine.json(order_args, 1);
+    let text = stderr(&output);
+    assert!(
+        text.contains("are kept") && text.contains("autocsr revoke"),
+        "{text}"
+    );
+    let kept = files();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    let order_id = kept[0].split('.').next().unwrap().to_owned();
+    assert!(text.contains(&order_id), "{text}");
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM autocsr.records WHERE state = 0"),
+        1
+    );
+
+    // Once the vault answers, the revoke the message asked for finishes it.
+    client
+        .batch_execute(
+            "DROP TRIGGER fail_updates ON autocsr.records;
+             DROP TRIGGER lose_insert_answer ON autocsr.records;",
+        )
+        .unwrap();
+    let (revoked, _) = machine.json(["revoke", &order_id], 0);
+    assert_eq!(revoked["revoked"], true);
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM autocsr.records WHERE state = 0"),
+        0
+    );
 }

@@ -150,6 +150,10 @@ fn purge_on_an_empty_vault_counts_nothing() {
     let (purged, _) = sandbox.json(["purge"], 0);
     assert_eq!(purged["records_destroyed"], 0);
     assert_eq!(purged["keys_destroyed"], 0);
+    assert_eq!(
+        purged["wrapping_keys_destroyed"], 0,
+        "no HSM on the SQLite vault"
+    );
 }
 
 #[test]

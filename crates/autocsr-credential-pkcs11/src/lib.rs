@@ -629,30 +629,38 @@ impl KeyWrapper for HsmKeyWrapper {
         let (iv, sealed) = rest.split_at(IV_LEN);
         let aad = aad(id, expires_at_ms);
         self.with_session(|session, cache| {
-            let handles = self.find_period_keys(session, cache, end)?;
-            if handles.is_empty() {
-                return Err(OpError::Final(Pkcs11Error::WrappingKeyDestroyed {
-                    period_end_ms: end,
-                }));
-            }
-            // Two servers that created this period's key at once left two keys; the tag
-            // tells which one wrapped this blob.
-            for handle in handles {
-                let mut iv_param = [0u8; IV_LEN];
-                iv_param.copy_from_slice(iv);
-                let params = GcmParams::new(&mut iv_param, &aad, 128.into())?;
-                match session.decrypt(&Mechanism::AesGcm(params), handle, sealed) {
-                    Ok(key) => return Ok(Zeroizing::new(key)),
-                    // A failed tag check: CKR_ENCRYPTED_DATA_INVALID in the standard;
-                    // SoftHSM2 answers CKR_GENERAL_ERROR.
-                    Err(CkError::Pkcs11(
-                        RvError::EncryptedDataInvalid
-                        | RvError::GeneralError
-                        | RvError::EncryptedDataLenRange
-                        | RvError::FunctionFailed,
-                        _,
-                    )) => {}
-                    Err(e) => return Err(OpError::Token(e)),
+            // The cached handles first; if none of them opens the blob, the token is
+            // searched again: another server may have created a second key for this
+            // period after this wrapper cached its own.
+            for searched_again in [false, true] {
+                if searched_again {
+                    cache.remove(&end);
+                }
+                let handles = self.find_period_keys(session, cache, end)?;
+                if handles.is_empty() {
+                    return Err(OpError::Final(Pkcs11Error::WrappingKeyDestroyed {
+                        period_end_ms: end,
+                    }));
+                }
+                // Two servers that created this period's key at once left two keys; the
+                // tag tells which one wrapped this blob.
+                for handle in handles {
+                    let mut iv_param = [0u8; IV_LEN];
+                    iv_param.copy_from_slice(iv);
+                    let params = GcmParams::new(&mut iv_param, &aad, 128.into())?;
+                    match session.decrypt(&Mechanism::AesGcm(params), handle, sealed) {
+                        Ok(key) => return Ok(Zeroizing::new(key)),
+                        // A failed tag check: CKR_ENCRYPTED_DATA_INVALID in the standard;
+                        // SoftHSM2 answers CKR_GENERAL_ERROR.
+                        Err(CkError::Pkcs11(
+                            RvError::EncryptedDataInvalid
+                            | RvError::GeneralError
+                            | RvError::EncryptedDataLenRange
+                            | RvError::FunctionFailed,
+                            _,
+                        )) => {}
+                        Err(e) => return Err(OpError::Token(e)),
+                    }
                 }
             }
             Err(OpError::Final(Pkcs11Error::NotAuthentic))

@@ -531,6 +531,10 @@ fn two_keys_for_one_period_both_unwrap_and_both_are_destroyed() {
             let fresh = open(module);
             assert_eq!(&fresh.unwrap(&id1, expiry, &blob1).unwrap()[..], &[1; 32]);
             assert_eq!(&fresh.unwrap(&id2, expiry, &blob2).unwrap()[..], &[2; 32]);
+            // So does the first wrapper, although it cached only its own key for the period
+            // (found by the multi-process run: its reveals of the other server's orders
+            // failed as not authentic).
+            assert_eq!(&wrapper.unwrap(&id2, expiry, &blob2).unwrap()[..], &[2; 32]);
             assert_eq!(wrapper.wrapping_key_periods().unwrap(), vec![end, end]);
 
             // One millisecond early nothing goes; at the end both go.
@@ -650,6 +654,141 @@ fn postgres_table_copies_taken_before_purge_decrypt_nothing_after_it() {
             .map(|n| format!("DROP SCHEMA IF EXISTS {} CASCADE;", schema(n)))
             .collect();
             admin.batch_execute(&drop_all.concat()).unwrap();
+        },
+    );
+}
+
+/// The proof of issue 12 with a real `pg_basebackup`: a base backup of a private cluster
+/// taken before the purge, started as a cluster of its own next to the live HSM (the
+/// clock rolled back: whoever restores a backup also controls its clock), decrypts every
+/// code of the period before the purge (the control) and none once the purge destroyed
+/// the period's wrapping key, although the backup still holds every record and every
+/// wrapped key. Codes of a later period still decrypt from it.
+#[test]
+fn a_base_backup_taken_before_purge_decrypts_nothing_after_it() {
+    use autocsr_credential_postgres::{
+        KeyProtection, Options, PostgresKeyStore, PostgresRecordStore,
+    };
+    use autocsr_interop::{Needles, PrivateCluster};
+    use std::str::FromStr as _;
+
+    // The parent reports missing PostgreSQL programs; the child starts the cluster.
+    if std::env::var_os(CHILD_VAR).is_none() && !PrivateCluster::available() {
+        return;
+    }
+    with_token(
+        "a_base_backup_taken_before_purge_decrypts_nothing_after_it",
+        |module| {
+            let wrapper = open(module);
+            let cluster = PrivateCluster::start().unwrap();
+            let vault_on = |url: &str, clock: Arc<ManualClock>| {
+                let mut options = Options::default();
+                options.schema = "bb_records".to_owned();
+                let records = PostgresRecordStore::connect_with(url, &options).unwrap();
+                options.schema = "bb_keys".to_owned();
+                let keys =
+                    PostgresKeyStore::connect_with(url, KeyProtection::DestroyingWrapper, &options)
+                        .unwrap();
+                Vault::new(Arc::new(records), Arc::new(keys))
+                    .with_clock(clock)
+                    .with_key_wrapper(wrapper.clone())
+            };
+            let rows = |url: &str| -> (i64, i64) {
+                let mut admin = postgres::Config::from_str(url)
+                    .unwrap()
+                    .connect(postgres::NoTls)
+                    .unwrap();
+                let row = admin
+                    .query_one(
+                        "SELECT (SELECT count(*) FROM bb_records.records),
+                                (SELECT count(*) FROM bb_keys.record_keys)",
+                        &[],
+                    )
+                    .unwrap();
+                (row.get(0), row.get(1))
+            };
+
+            let clock = Arc::new(ManualClock::new(start()).unwrap());
+            let vault = vault_on(cluster.url(), clock.clone());
+            let short: Vec<String> = (0..8).map(|i| format!("bb-{i}")).collect();
+            vault.issue_many(&short, DAY).unwrap();
+            vault.issue("long", 3 * DAY).unwrap();
+            let short: Vec<&str> = short.iter().map(String::as_str).collect();
+
+            let backup = cluster.base_backup();
+            // The raw record keys (unwrapped here by the test) are in no file of either
+            // cluster, its log included; the wrapped ones are (the control: the search
+            // sees the backup's tables).
+            let mut admin = postgres::Config::from_str(cluster.url())
+                .unwrap()
+                .connect(postgres::NoTls)
+                .unwrap();
+            admin.batch_execute("CHECKPOINT").unwrap();
+            let (mut raw, mut wrapped) = (Vec::new(), Vec::new());
+            for row in admin
+                .query(
+                    "SELECT key_id, expires_at, key FROM bb_keys.record_keys",
+                    &[],
+                )
+                .unwrap()
+            {
+                let id = KeyId::from_slice(row.get(0)).unwrap();
+                let expires = u64::try_from(row.get::<_, i64>(1)).unwrap();
+                let blob: Vec<u8> = row.get(2);
+                raw.push(wrapper.unwrap(&id, expires, &blob).unwrap().to_vec());
+                wrapped.push(blob);
+            }
+            let raw = Needles::new(raw);
+            let wrapped = Needles::new(wrapped);
+            let both = [
+                cluster.socket_dir().to_owned(),
+                backup.socket_dir().to_owned(),
+            ];
+            assert_eq!(wrapped.found_in(&[backup.data_path()]).needles, 9);
+            assert_eq!(raw.found_in(&both).copies, 0, "a raw record key on disk");
+            drop(admin);
+
+            // Starts the backup as a cluster of its own, opens a vault on it next to the
+            // live HSM with the clock rolled back, and counts the codes it reveals; then
+            // stops it again. Returns (codes of the period, the later code).
+            let decryptable = || -> (usize, usize) {
+                backup.start_again();
+                assert_eq!(rows(backup.url()), (9, 9), "the backup holds every row");
+                let restored = vault_on(backup.url(), Arc::new(ManualClock::new(start()).unwrap()));
+                let count = |orders: &[&str]| {
+                    orders
+                        .iter()
+                        .filter(|o| match restored.reveal(o) {
+                            Ok(_) => true,
+                            Err(e) => {
+                                assert!(
+                                    matches!(
+                                        hsm_error(&e),
+                                        Pkcs11Error::WrappingKeyDestroyed { .. }
+                                    ),
+                                    "{e:?}"
+                                );
+                                false
+                            }
+                        })
+                        .count()
+                };
+                let counts = (count(&short), count(&["long"]));
+                drop(restored);
+                backup.stop_immediately();
+                counts
+            };
+
+            assert_eq!(decryptable(), (8, 1), "control: before the purge");
+            let end = period_end(ms(start() + DAY), wrapper.period_ms()).unwrap();
+            clock.set(UNIX_EPOCH + Duration::from_millis(end)).unwrap();
+            let report = vault.purge().unwrap();
+            assert_eq!(report.records_destroyed, 8);
+            assert_eq!(report.keys_destroyed, 8);
+            assert_eq!(report.wrapping_keys_destroyed, 1);
+            assert_eq!(rows(cluster.url()), (1, 1));
+            assert_eq!(decryptable(), (0, 1), "the same backup after the purge");
+            vault.reveal("long").unwrap();
         },
     );
 }

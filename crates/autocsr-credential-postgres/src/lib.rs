@@ -79,12 +79,27 @@ fn pg_err(e: &postgres::Error) -> Error {
             code: Some(db.code().code().to_owned()),
             message: db.message().to_owned(),
         },
+        // The driver's own message says only "error connecting to server"; the reason
+        // (refused, no such host, timed out) is in its source chain: an I/O or parse
+        // error, which never holds the password.
         None => PgError {
             code: e.code().map(|c| c.code().to_owned()),
-            message: e.to_string(),
+            message: with_sources(e),
         },
     };
     Error::storage(inner)
+}
+
+/// `e`'s message followed by each of its sources' (`outer: inner: ...`).
+fn with_sources(e: &postgres::Error) -> String {
+    let mut message = e.to_string();
+    let mut next = std::error::Error::source(e);
+    while let Some(source) = next {
+        message.push_str(": ");
+        message.push_str(&source.to_string());
+        next = source.source();
+    }
+    message
 }
 
 fn db(e: postgres::Error) -> Error {
@@ -211,7 +226,12 @@ fn connect(url: &str, options: &Options, schema: &Schema) -> Result<Pool<Manager
         config.connect_timeout(options.connect_timeout);
     }
     config.application_name("autocsr-credential");
-    let mut first = config.connect(NoTls).map_err(db)?;
+    // The URL's connect_timeout, if it set one, else the option's (set just above).
+    let timeout = config
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(options.connect_timeout);
+    let mut first = connect_within(&config, timeout)?;
     migrate(&mut first, &options.schema, schema)?;
     drop(first);
     // Unchecked: the first connection above already proved the URL; the pool connects on
@@ -222,6 +242,27 @@ fn connect(url: &str, options: &Options, schema: &Schema) -> Result<Pool<Manager
         .min_idle(Some(0))
         .connection_timeout(options.connect_timeout)
         .build_unchecked(Manager::new(config, NoTls)))
+}
+
+/// Makes one connection, giving up after `timeout`. The driver's `connect_timeout` bounds
+/// only the TCP or socket connect; a server (or proxy) that accepts and then never answers
+/// the startup would block the caller forever. The attempt runs on a thread of its own,
+/// which is left behind on timeout and ends when the server or the OS closes the socket.
+fn connect_within(config: &Config, timeout: Duration) -> Result<postgres::Client, Error> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let config = config.clone();
+    std::thread::Builder::new()
+        .name("autocsr-pg-connect".to_owned())
+        .spawn(move || {
+            let _ = tx.send(config.connect(NoTls));
+        })
+        .map_err(Error::storage)?;
+    match rx.recv_timeout(timeout) {
+        Ok(connected) => connected.map_err(db),
+        Err(_) => Err(config_err(
+            "the server accepted the connection but did not answer within the connect timeout",
+        )),
+    }
 }
 
 /// Creates or upgrades one store's tables in one transaction, serialised with every other

@@ -301,3 +301,40 @@ fn a_server_restart_under_load_fails_calls_cleanly_and_the_next_call_recovers() 
         cluster.start_again();
     });
 }
+
+/// A server that accepts the connection and never answers (a hung server, a stuck proxy):
+/// opening a store fails within the connect timeout instead of waiting forever. Needs no
+/// PostgreSQL: the "server" is a listener of this test. A watchdog turns a hang into a
+/// failure after 60 s.
+#[test]
+fn a_server_that_never_answers_is_an_error_not_a_hang() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accept and hold every connection, silently.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    let url = format!("postgresql://app:secret@127.0.0.1:{port}/vault");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut options = Options::default();
+        options.connect_timeout = Duration::from_secs(1);
+        let records = PostgresRecordStore::connect_with(&url, &options).map(|_| ());
+        let keys = PostgresKeyStore::connect_with(&url, KeyProtection::HazmatRawKeys, &options)
+            .map(|_| ());
+        let _ = tx.send((records, keys));
+    });
+    let (records, keys) = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("connecting to a silent server hung");
+    for result in [records, keys] {
+        let error = result.unwrap_err();
+        assert!(matches!(error, Error::Storage(_)), "{error:?}");
+        let text = std::error::Error::source(&error).unwrap().to_string();
+        assert!(text.contains("did not answer"), "{text}");
+        assert!(!text.contains("secret"), "{text}");
+    }
+}

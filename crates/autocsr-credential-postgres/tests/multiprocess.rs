@@ -11,9 +11,12 @@
 //!   repeated, the purge reports sum to the purged ids, every id purged exactly once,
 //!   and nothing is left in either table after a final purge.
 //!
-//! Keys are raw (hazmat) here: what is tested is the stores' concurrency; the HSM wrapper
-//! has its own multi-threaded test. Without `AUTOCSR_PG_URL` it prints `SKIPPED:` and
-//! passes, unless `AUTOCSR_REQUIRE_INTEROP=1`.
+//! It runs twice: with raw (hazmat) keys, and with every key wrapped on one SoftHSM2 token
+//! the three processes share, with 20-second wrapping-key periods so the servers create
+//! period keys (racing each other) while the purger destroys the ended ones. The second run
+//! found that a server which had cached its own key for a period could not unwrap what the
+//! other server wrapped under the second key of that period. Without `AUTOCSR_PG_URL` (or
+//! SoftHSM2) a run prints `SKIPPED:` and passes, unless `AUTOCSR_REQUIRE_INTEROP=1`.
 
 #![allow(
     clippy::unwrap_used,
@@ -36,6 +39,7 @@ use autocsr_credential::secrecy::ExposeSecret as _;
 use autocsr_credential::{
     AuditEvent, AuditKind, AuditSink, Clock, Error, ManualClock, UnlockCode, Vault,
 };
+use autocsr_credential_pkcs11::{HsmConfig, HsmKeyWrapper, Pin, Pkcs11Module};
 use autocsr_credential_postgres::{KeyProtection, Options, PostgresKeyStore, PostgresRecordStore};
 
 const TEST: &str = "two_servers_and_a_purger_share_one_vault";
@@ -83,8 +87,50 @@ fn vault(url: &str, schema: &str, clock: Arc<dyn Clock>) -> Vault {
     options.schema = format!("{schema}_r");
     let records = PostgresRecordStore::connect_with(url, &options).unwrap();
     options.schema = format!("{schema}_k");
-    let keys = PostgresKeyStore::connect_with(url, KeyProtection::HazmatRawKeys, &options).unwrap();
-    Vault::new(Arc::new(records), Arc::new(keys)).with_clock(clock)
+    let protection = if hsm_mode() {
+        KeyProtection::DestroyingWrapper
+    } else {
+        KeyProtection::HazmatRawKeys
+    };
+    let keys = PostgresKeyStore::connect_with(url, protection, &options).unwrap();
+    let vault = Vault::new(Arc::new(records), Arc::new(keys)).with_clock(clock);
+    match wrapper() {
+        Some(wrapper) => vault.with_key_wrapper(wrapper),
+        None => vault,
+    }
+}
+
+const HSM_VAR: &str = "MP_HSM_PIN";
+const HSM_TOKEN: &str = "autocsr-mp";
+/// Wrapping-key period: 20 virtual seconds (0.2 s of real time), so wrapping keys are
+/// created and destroyed by the dozen during the run.
+const HSM_PERIOD: Duration = Duration::from_secs(20);
+
+fn hsm_mode() -> bool {
+    std::env::var_os(HSM_VAR).is_some()
+}
+
+fn module_path() -> std::path::PathBuf {
+    std::env::var_os("AUTOCSR_PKCS11_MODULE").map_or_else(
+        || "/usr/lib/softhsm/libsofthsm2.so".into(),
+        std::path::PathBuf::from,
+    )
+}
+
+/// This process's wrapper on the shared SoftHSM2 token (one per process, as a server
+/// would hold it), when the run is in HSM mode.
+fn wrapper() -> Option<Arc<HsmKeyWrapper>> {
+    static WRAPPER: std::sync::OnceLock<Option<Arc<HsmKeyWrapper>>> = std::sync::OnceLock::new();
+    WRAPPER
+        .get_or_init(|| {
+            hsm_mode().then(|| {
+                let module = Pkcs11Module::load(&module_path()).unwrap();
+                let mut config = HsmConfig::new(HSM_TOKEN, Pin::from_env(HSM_VAR).unwrap());
+                config.period = HSM_PERIOD;
+                HsmKeyWrapper::open(&module, config).unwrap()
+            })
+        })
+        .clone()
 }
 
 fn env(name: &str) -> String {
@@ -100,6 +146,78 @@ fn two_servers_and_a_purger_share_one_vault() {
     let Some(url) = autocsr_interop::postgres_url() else {
         return;
     };
+    orchestrate(&url, TEST);
+}
+
+/// The same run with every record key wrapped on one SoftHSM2 token shared by the three
+/// processes, one wrapping key per 20 virtual seconds of expiries: the servers create
+/// period keys (racing each other) while the purger destroys the ended ones. At the end the
+/// token holds no wrapping key.
+#[test]
+fn two_servers_and_a_purger_share_one_vault_and_one_hsm() {
+    if let Ok(role) = std::env::var("MP_ROLE") {
+        run_role(&role);
+        return;
+    }
+    if std::env::var_os("MP_ORCHESTRATE").is_some() {
+        orchestrate(&env("MP_URL"), HSM_TEST);
+        return;
+    }
+    let Some(url) = autocsr_interop::postgres_url() else {
+        return;
+    };
+    let softhsm_present = Command::new("softhsm2-util")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !softhsm_present || !module_path().exists() {
+        autocsr_interop::missing("SoftHSM2 is not installed", "apt-get install softhsm2");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("mp-hsm-{}", std::process::id()));
+    let tokens = dir.join("tokens");
+    std::fs::create_dir_all(&tokens).unwrap();
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    let pin = "1357-user";
+    let init = Command::new("softhsm2-util")
+        .args(["--init-token", "--free", "--label", HSM_TOKEN])
+        .args(["--pin", pin, "--so-pin", "2468-so"])
+        .env("SOFTHSM2_CONF", &conf)
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{init:?}");
+    // SoftHSM2 reads its configuration once per process: the orchestrating process is a
+    // child too, and every role inherits the token.
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([HSM_TEST, "--exact", "--nocapture", "--test-threads=1"])
+        .env("SOFTHSM2_CONF", &conf)
+        .env(HSM_VAR, pin)
+        .env("MP_ORCHESTRATE", "1")
+        .env("MP_URL", &url)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stderr}");
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{stdout}\n{stderr}"
+    );
+}
+
+const HSM_TEST: &str = "two_servers_and_a_purger_share_one_vault_and_one_hsm";
+
+fn orchestrate(url: &str, test: &str) {
+    let url = url.to_owned();
     let schema = format!(
         "mp{}_{}",
         std::process::id(),
@@ -108,25 +226,46 @@ fn two_servers_and_a_purger_share_one_vault() {
     let origin_ms = ms(SystemTime::now());
     // Create the schemas once, so the three children only open them.
     drop(vault(&url, &schema, Arc::new(FastClock { origin_ms })));
-    let children: Vec<_> = ["a", "b", "purger"]
-        .iter()
-        .map(|role| {
-            Command::new(std::env::current_exe().unwrap())
-                .args([TEST, "--exact", "--nocapture", "--test-threads=1"])
-                .env("MP_ROLE", role)
-                .env("MP_URL", &url)
-                .env("MP_SCHEMA", &schema)
-                .env("MP_ORIGIN_MS", origin_ms.to_string())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    // The roles start one after another (each opens its vault, says READY and waits), then
+    // all run at once from the moment the go file appears. SoftHSM2 reads its token files at
+    // start-up without a lock against another process rewriting them, so a process that
+    // starts while others create and destroy keys can fail to open the token; a network
+    // HSM has no such files.
+    let go = std::env::temp_dir().join(format!("{schema}.go"));
+    let mut children = Vec::new();
+    for role in ["a", "b", "purger"] {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([test, "--exact", "--nocapture", "--test-threads=1"])
+            .env_remove("MP_ORCHESTRATE")
+            .env("MP_ROLE", role)
+            .env("MP_URL", &url)
+            .env("MP_SCHEMA", &schema)
+            .env("MP_ORIGIN_MS", origin_ms.to_string())
+            .env("MP_GO", &go)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut before = String::new();
+        loop {
+            let mut line = String::new();
+            let n = std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+            assert!(n > 0, "role {role} ended before it was ready:\n{before}");
+            before.push_str(&line);
+            if line.contains("READY") {
+                break;
+            }
+        }
+        children.push((child, stdout, before));
+    }
+    std::fs::write(&go, b"").unwrap();
     let mut lines = Vec::new();
-    for child in children {
+    for (child, mut stdout, before) in children {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
         let out = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8(out.stdout).unwrap();
+        let stdout = before + &rest;
         assert!(
             out.status.success() && stdout.contains("1 passed"),
             "a role failed:\n{stdout}\n{}",
@@ -134,12 +273,14 @@ fn two_servers_and_a_purger_share_one_vault() {
         );
         lines.extend(stdout.lines().map(str::to_owned));
     }
+    let _ = std::fs::remove_file(&go);
 
     // What the servers were told.
     let mut issued: HashMap<String, (u64, u64)> = HashMap::new(); // id -> (expires, hash)
     let mut reveals: HashMap<String, Vec<u64>> = HashMap::new();
     let mut purged_by_purger: Vec<String> = Vec::new();
     let mut reported_records = 0u64;
+    let mut wrapping_destroyed_during_run = 0u64;
     let mut reveal_lines = 0;
     let mut reveal_checks = Vec::new();
     for line in &lines {
@@ -164,7 +305,10 @@ fn two_servers_and_a_purger_share_one_vault() {
                 reveal_checks.push(f.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
             }
             Some("PURGED") => purged_by_purger.push(f[1].to_owned()),
-            Some("PURGE_REPORT") => reported_records += f[1].parse::<u64>().unwrap(),
+            Some("PURGE_REPORT") => {
+                reported_records += f[1].parse::<u64>().unwrap();
+                wrapping_destroyed_during_run += f[2].parse::<u64>().unwrap();
+            }
             _ => {}
         }
     }
@@ -268,6 +412,17 @@ fn two_servers_and_a_purger_share_one_vault() {
         assert_eq!(n, 0, "{table} not empty");
     }
     eprintln!("{revealable} still revealable at the end");
+    if let Some(wrapper) = wrapper() {
+        assert_eq!(
+            wrapper.wrapping_key_periods().unwrap(),
+            Vec::<u64>::new(),
+            "wrapping keys left after the final purge"
+        );
+        assert!(
+            report.wrapping_keys_destroyed > 0 || wrapping_destroyed_during_run > 0,
+            "no wrapping key was destroyed"
+        );
+    }
     client
         .batch_execute(&format!(
             "DROP SCHEMA {schema}_r CASCADE; DROP SCHEMA {schema}_k CASCADE"
@@ -280,18 +435,30 @@ fn run_role(role: &str) {
     let schema = env("MP_SCHEMA");
     let origin_ms: u64 = env("MP_ORIGIN_MS").parse().unwrap();
     let clock = Arc::new(FastClock { origin_ms });
+    let vault = vault(&url, &schema, clock.clone());
+    println!("\nREADY");
+    let go = std::path::PathBuf::from(env("MP_GO"));
+    for _ in 0..6_000 {
+        if go.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(go.exists(), "never told to go");
     let deadline = SystemTime::now() + RUN;
     if role == "purger" {
-        let vault = vault(&url, &schema, clock).with_audit_sink(Arc::new(PrintPurged(None)));
+        let vault = vault.with_audit_sink(Arc::new(PrintPurged(None)));
         while SystemTime::now() < deadline {
             let report = vault.purge().unwrap();
-            println!("PURGE_REPORT {}", report.records_destroyed);
+            println!(
+                "PURGE_REPORT {} {}",
+                report.records_destroyed, report.wrapping_keys_destroyed
+            );
             std::thread::sleep(Duration::from_millis(25));
         }
         return;
     }
     let other = if role == "a" { "b" } else { "a" };
-    let vault = vault(&url, &schema, clock.clone());
     let mut i = 0u64;
     while SystemTime::now() < deadline {
         i += 1;

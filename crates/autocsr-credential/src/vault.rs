@@ -401,8 +401,14 @@ impl Vault {
         if self.at_limit(record.reveal_count) {
             return Err(Error::RevealLimitReached);
         }
-        let Some(key) = self.record_key(&record)? else {
-            return Err(self.missing_key(order_id));
+        let key = match self.record_key(&record) {
+            Ok(Some(key)) => key,
+            Ok(None) => return Err(self.missing_key(order_id)),
+            // A purge on another server, its clock past the expiry, may have destroyed the
+            // wrapping key since the load: answer from the record as it is now, so a reveal
+            // racing the expiry says "expired" or "not found", not a KMS failure.
+            Err(error @ Error::KeyWrap(_)) => return Err(self.answer_from_current(order_id, error)),
+            Err(other) => return Err(other),
         };
         let code = record::open_record(&record, &key)?;
         // No limit: u64::MAX is above every count a store holds.
@@ -430,12 +436,18 @@ impl Vault {
     /// expiry) may have destroyed it since the load, so answer from the record as it is now;
     /// only a record that is still open without its key is `Tampered`.
     fn missing_key(&self, order_id: &str) -> Error {
+        self.answer_from_current(order_id, Error::Tampered)
+    }
+
+    /// The error a reveal that failed with `otherwise` reports: the record's state now if it
+    /// is no longer open (revoked, expired, purged), else `otherwise`.
+    fn answer_from_current(&self, order_id: &str, otherwise: Error) -> Error {
         let current = self.now_ms().and_then(|now| {
             let record = self.load(order_id)?;
             self.refuse_unless_open(&record, now)
         });
         match current {
-            Ok(()) => Error::Tampered,
+            Ok(()) => otherwise,
             Err(error) => error,
         }
     }

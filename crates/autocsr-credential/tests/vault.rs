@@ -718,6 +718,61 @@ fn key_wrapping_hook_sees_every_key_and_purge_destroys_ended_periods() {
     );
 }
 
+/// A wrapper whose first unwrap lets another server purge first (its clock past the
+/// record's expiry and the wrapping key's period), as when a reveal races a purge.
+struct PurgedDuringUnwrap {
+    inner: Arc<PeriodWrapper>,
+    purger: std::sync::OnceLock<Vault>,
+}
+
+impl KeyWrapper for PurgedDuringUnwrap {
+    fn wrap(
+        &self,
+        id: &autocsr_credential::KeyId,
+        expires_at_ms: u64,
+        key: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        self.inner.wrap(id, expires_at_ms, key)
+    }
+    fn unwrap(
+        &self,
+        id: &autocsr_credential::KeyId,
+        expires_at_ms: u64,
+        wrapped: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let report = self.purger.get().unwrap().purge().unwrap();
+        assert_eq!(report.wrapping_keys_destroyed, 1);
+        self.inner.unwrap(id, expires_at_ms, wrapped)
+    }
+}
+
+/// A reveal whose wrapping key a purge elsewhere destroyed between its load and its unwrap
+/// answers from the record as it is now (purged: `NotFound`), not with the KMS's error.
+#[test]
+fn a_reveal_racing_a_purge_on_another_server_reports_the_purge_not_a_kms_failure() {
+    let records = Arc::new(MemoryRecordStore::new());
+    let keys = Arc::new(MemoryKeyStore::new());
+    let inner = Arc::new(PeriodWrapper::default());
+    let racing = Arc::new(PurgedDuringUnwrap {
+        inner: inner.clone(),
+        purger: std::sync::OnceLock::new(),
+    });
+    // This server's clock is just before the expiry; the purger's is a period later.
+    let clock = Arc::new(ManualClock::new(start()).unwrap());
+    let reader = Vault::new(records.clone(), keys.clone())
+        .with_clock(clock.clone())
+        .with_key_wrapper(racing.clone());
+    reader.issue("raced", HOUR).unwrap();
+    clock.advance(HOUR - Duration::from_millis(1));
+    let purger_clock = Arc::new(ManualClock::new(start() + HOUR * 3).unwrap());
+    let purger = Vault::new(records, keys)
+        .with_clock(purger_clock)
+        .with_key_wrapper(inner);
+    assert!(racing.purger.set(purger).is_ok());
+    let answer = reader.reveal("raced");
+    assert!(matches!(answer, Err(Error::NotFound)), "{answer:?}");
+}
+
 #[test]
 fn the_window_is_bounded_before_any_work() {
     both(|f| {

@@ -15,6 +15,8 @@ pub struct PrivateCluster {
     bin: PathBuf,
     as_postgres: bool,
     url: String,
+    /// `name=value` server settings given at every start, after the defaults.
+    settings: Vec<String>,
 }
 
 impl PrivateCluster {
@@ -26,6 +28,17 @@ impl PrivateCluster {
     /// When they are missing and `AUTOCSR_REQUIRE_INTEROP=1`, or when `initdb` or the server
     /// fails.
     pub fn start() -> Option<PrivateCluster> {
+        Self::start_with(&[])
+    }
+
+    /// As [`start`](Self::start), with server settings (`("fsync", "on")`, …) passed as
+    /// `-c name=value` at every start after the defaults, which they override (a benchmark
+    /// wants `fsync` back on). Values must not contain spaces or quotes: they go into
+    /// `pg_ctl -o` unquoted.
+    ///
+    /// # Panics
+    /// As [`start`](Self::start).
+    pub fn start_with(settings: &[(&str, &str)]) -> Option<PrivateCluster> {
         let Some(bin) = server_bin() else {
             missing(
                 "PostgreSQL's server programs (initdb, pg_ctl) are not installed",
@@ -45,6 +58,10 @@ impl PrivateCluster {
             root,
             bin,
             as_postgres,
+            settings: settings
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect(),
         };
         if as_postgres {
             let chown = Command::new("chown")
@@ -110,6 +127,95 @@ impl PrivateCluster {
         self.pg_ctl(&["start"]);
     }
 
+    /// Whether PostgreSQL's server programs are installed; when not, prints the
+    /// [`missing`] notice. For a parent process that must report a skip before a child
+    /// process of its own starts the cluster.
+    ///
+    /// # Panics
+    /// When they are missing and `AUTOCSR_REQUIRE_INTEROP=1`.
+    pub fn available() -> bool {
+        if server_bin().is_some() {
+            return true;
+        }
+        missing(
+            "PostgreSQL's server programs (initdb, pg_ctl) are not installed",
+            "apt-get install postgresql",
+        );
+        false
+    }
+
+    /// The data directory (`PGDATA`): `pg_relation_filepath` names files relative to it,
+    /// and the WAL is in its `pg_wal`.
+    pub fn data_path(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    /// Takes a base backup of the running server with `pg_basebackup` (plain format, the
+    /// WAL it needs streamed alongside: `-X stream`; an immediate checkpoint: `-c fast`)
+    /// over a replication connection, which `initdb`'s default `pg_hba.conf` trusts on the
+    /// local socket (`wal_level = replica` is the default). Returns the backup as a
+    /// cluster of its own, **stopped**: its [`data_path`](Self::data_path) holds the files
+    /// an operator would keep; [`start_again`](Self::start_again) starts it on its own
+    /// socket (recovering from the streamed WAL), at its own [`url`](Self::url). Dropping
+    /// it removes the copy.
+    ///
+    /// # Panics
+    /// When the directory cannot be made or `pg_basebackup` fails.
+    pub fn base_backup(&self) -> PrivateCluster {
+        let root = unique_dir();
+        std::fs::create_dir(&root).expect("create the backup's directory");
+        set_mode(&root, 0o755);
+        let backup = PrivateCluster {
+            url: format!(
+                "postgresql://postgres@{}/autocsr_test",
+                root.display().to_string().replace('/', "%2F")
+            ),
+            root,
+            bin: self.bin.clone(),
+            as_postgres: self.as_postgres,
+            settings: self.settings.clone(),
+        };
+        if backup.as_postgres {
+            let chown = Command::new("chown")
+                .args(["postgres:", &backup.root.display().to_string()])
+                .output()
+                .expect("run chown");
+            assert!(chown.status.success(), "chown failed: {chown:?}");
+        }
+        self.run_ok(
+            "pg_basebackup",
+            &[
+                "-h",
+                &self.root.display().to_string(),
+                "-U",
+                "postgres",
+                "-D",
+                &backup.data_dir(),
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "--no-sync",
+            ],
+        );
+        backup
+    }
+
+    /// The directory of its Unix socket (for `-h` of PostgreSQL's own tools); it belongs
+    /// to the server's user, so they may write files there.
+    pub fn socket_dir(&self) -> &Path {
+        &self.root
+    }
+
+    /// Runs one of PostgreSQL's programs (`pgbench`, `psql`, …) from the server's
+    /// directory, as the server's user, and returns its output whatever its exit status.
+    ///
+    /// # Panics
+    /// When the program cannot be started.
+    pub fn run_program(&self, program: &str, args: &[&str]) -> Output {
+        self.run(program, args)
+    }
+
     fn data_dir(&self) -> String {
         self.root.join("data").display().to_string()
     }
@@ -117,10 +223,14 @@ impl PrivateCluster {
     fn pg_ctl(&self, args: &[&str]) {
         let data = self.data_dir();
         let log = self.root.join("server.log").display().to_string();
-        let socket_options = format!(
+        let mut socket_options = format!(
             "-k {} -c listen_addresses='' -c max_connections=100 -c fsync=off",
             self.root.display()
         );
+        for setting in &self.settings {
+            socket_options.push_str(" -c ");
+            socket_options.push_str(setting);
+        }
         let mut all: Vec<&str> = vec!["-D", &data, "-w", "-t", "60"];
         all.extend_from_slice(args);
         if args

@@ -7,10 +7,12 @@
 #[cfg(feature = "browser")]
 mod browser;
 mod cluster;
+mod search;
 
 #[cfg(feature = "browser")]
 pub use browser::Browser;
 pub use cluster::PrivateCluster;
+pub use search::{Found, Needles};
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

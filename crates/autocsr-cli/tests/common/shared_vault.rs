@@ -12,7 +12,7 @@
 )]
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -184,8 +184,13 @@ pub struct Machine {
 impl Machine {
     /// A machine using `db` with the HSM `hsm`.
     pub fn with_hsm(db: &Database, hsm: &Hsm) -> Machine {
+        Machine::with_hsm_at(&db.url, hsm)
+    }
+
+    /// A machine using the database at `url` with the HSM `hsm`.
+    pub fn with_hsm_at(url: &str, hsm: &Hsm) -> Machine {
         Machine::with_env(vec![
-            ("AUTOCSR_VAULT_URL".into(), db.url.clone()),
+            ("AUTOCSR_VAULT_URL".into(), url.to_owned()),
             ("SOFTHSM2_CONF".into(), hsm.conf.display().to_string()),
             (
                 "AUTOCSR_HSM_MODULE".into(),
@@ -293,8 +298,4 @@ pub fn run_with_watchdog(mut command: Command) -> Output {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-}
-
-pub fn exists(path: &Path) -> bool {
-    path.exists()
 }
