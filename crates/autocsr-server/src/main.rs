@@ -33,7 +33,12 @@ fn serve(cli: Cli) -> ExitCode {
         Ok(runtime) => runtime,
         Err(err) => return fail(&Error::Serve(err)),
     };
-    let outcome = runtime.block_on(autocsr_server::serve(settings, shutdown_signal()));
+    let outcome = runtime.block_on(async {
+        // Installed before the server starts (and logs that it listens), so a SIGTERM that
+        // comes at once is a graceful stop, not the default kill.
+        let shutdown = shutdown_signal()?;
+        autocsr_server::serve(settings, shutdown).await
+    });
     // Dropping the runtime waits for blocking work (an order's last vault write) to end.
     drop(runtime);
     match outcome {
@@ -42,20 +47,18 @@ fn serve(cli: Cli) -> ExitCode {
     }
 }
 
-/// SIGTERM (what service managers send) or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
+/// SIGTERM (what service managers send) or SIGINT (Ctrl-C). The handlers are installed
+/// when this returns, not when the future is first polled.
+fn shutdown_signal() -> Result<impl Future<Output = ()>, Error> {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
+    let mut term = signal(SignalKind::terminate()).map_err(Error::Serve)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(Error::Serve)?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
         }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
+    })
 }
 
 fn sign_link(args: &SignLinkArgs) -> ExitCode {
