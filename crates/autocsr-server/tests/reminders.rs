@@ -236,3 +236,27 @@ fn a_refused_delivery_is_retried_with_backoff_and_sent_once() {
         2
     );
 }
+
+#[test]
+fn a_delivery_that_fails_every_attempt_stays_unmarked_until_its_lease_ends() {
+    let (url, received) = receiver(vec![500; 8]);
+    let root = tempfile::tempdir().unwrap();
+    let args = webhook_args(root.path(), &url);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Server::start_in(root, &args);
+    server.order(json!({"reveal_window_seconds": 600}));
+    wait_until(
+        "the delivery to be given up",
+        Duration::from_secs(60),
+        || server.logs().contains("reminder not delivered"),
+    );
+    // Four attempts, then nothing: the order stays leased (REMINDER_LEASE) though the job
+    // runs every second meanwhile.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(received.lock().unwrap().len(), 4);
+    assert!(!server.logs().contains("reminder sent"));
+    assert_eq!(
+        metric(&server, "autocsr_reminders_total{outcome=\"failed\"}"),
+        1
+    );
+}
