@@ -493,10 +493,38 @@ fn run_order(
             ApiError::internal()
         }
     })?;
-    // If storing fails, dropping `published` removes the archive again.
-    let order = pipeline
-        .store(sealed)
-        .map_err(|err| order_error(err, order_id))?;
+    // If storing fails, dropping `published` removes the archive again, unless the vault
+    // may have stored the code after all (a shared database can commit and lose the
+    // answer): then a revoke settles it, and if even that cannot, the archive is kept so
+    // that no live code lacks its archive (the purge's sweep deletes it once the vault
+    // answers that the code is gone).
+    let order = match pipeline.store(sealed) {
+        Ok(order) => order,
+        Err(err) => {
+            return Err(match settle_failed_store(state, &err, order_id) {
+                Settled::NothingStored => order_error(err, order_id),
+                Settled::Revoked => {
+                    tracing::error!(order_id, error = %err, "the vault stored the code but its answer was lost; revoked");
+                    ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        "the order failed: the vault stored the code but its answer was lost; the code is revoked and the archive removed",
+                    )
+                }
+                Settled::Unknown => {
+                    published.keep();
+                    tracing::error!(order_id, error = %err, "the vault cannot say whether it stored the code; the archive is kept");
+                    ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        format!(
+                            "the order failed and the vault cannot say whether it stored the code; revoke order {order_id} once the vault answers"
+                        ),
+                    )
+                }
+            });
+        }
+    };
     published.keep();
     let warnings = order
         .warnings()
@@ -517,6 +545,39 @@ fn run_order(
         csr_pem: order.csr_pem().to_owned(),
         warnings,
     })
+}
+
+enum Settled {
+    NothingStored,
+    Revoked,
+    Unknown,
+}
+
+/// A storage error from `store` does not prove that nothing was stored (as in `autocsr
+/// order`): revoking settles it. `NotFound`: nothing was stored; `Ok`, `Revoked` or
+/// `Expired`: it was, and its code is destroyed now; anything else: unknown. Refusals
+/// (`AlreadyExists`: the id is taken) are not touched.
+fn settle_failed_store(
+    state: &crate::state::AppState,
+    err: &autocsr::Error,
+    order_id: &str,
+) -> Settled {
+    let autocsr::Error::Store(inner) = err else {
+        return Settled::NothingStored;
+    };
+    if !matches!(
+        inner.downcast_ref::<credential::Error>(),
+        Some(credential::Error::Storage(_))
+    ) {
+        return Settled::NothingStored;
+    }
+    match state.pipeline.vault().revoke(order_id) {
+        Err(credential::Error::NotFound) => Settled::NothingStored,
+        Ok(()) | Err(credential::Error::Revoked | credential::Error::Expired { .. }) => {
+            Settled::Revoked
+        }
+        Err(_) => Settled::Unknown,
+    }
 }
 
 fn conflict(order_id: &str) -> ApiError {
