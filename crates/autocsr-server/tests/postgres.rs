@@ -228,3 +228,43 @@ fn inconsistent_vault_settings_are_refused_without_quoting_the_url() {
     let everything = format!("{err}{}", String::from_utf8_lossy(&help.stdout));
     assert!(!everything.contains("Sup3r-Secret-Pw"));
 }
+
+#[test]
+fn two_servers_on_one_postgres_vault_send_one_reminder_per_order() {
+    let Some(cluster) = PrivateCluster::start() else {
+        return;
+    };
+    let (url, received) = common::receiver(Vec::new());
+    let secrets = tempfile::tempdir().unwrap();
+    let mut extra = common::webhook_args(secrets.path(), &url);
+    extra.push("--hazmat-raw-keys-in-postgres".to_owned());
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let (first, second, _shared) = two_instances(cluster.url(), &extra, &[]);
+    let mut due: Vec<String> = (0..5)
+        .map(|index| {
+            let server = if index % 2 == 0 { &first } else { &second };
+            server.order(json!({"reveal_window_seconds": 600}))["order_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let sent = |server: &Server| server.logs().matches("reminder sent").count();
+    common::wait_until("five reminders", std::time::Duration::from_secs(60), || {
+        sent(&first) + sent(&second) >= due.len()
+    });
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let mut reminded: Vec<String> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|delivery| {
+            let body: serde_json::Value = serde_json::from_slice(&delivery.body).unwrap();
+            body["order_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    reminded.sort();
+    due.sort();
+    assert_eq!(reminded, due, "exactly one reminder per order");
+    assert_eq!(sent(&first) + sent(&second), due.len());
+}

@@ -11,95 +11,10 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpListener;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Server, code_from_page, private_file};
+use common::{SECRET, Server, code_from_page, receiver, wait_until, webhook_args};
 use serde_json::{Value, json};
-
-const SECRET: &str = "webhook-secret-0123456789abcdef0123456789";
-
-/// One delivery as received: its signature header and its body.
-#[derive(Debug, Clone)]
-struct Delivery {
-    signature: String,
-    body: Vec<u8>,
-}
-
-/// A webhook receiver on a loopback port. It answers `statuses` in turn (then 200) and
-/// records every request.
-fn receiver(statuses: Vec<u16>) -> (String, Arc<Mutex<Vec<Delivery>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hooks/autocsr", listener.local_addr().unwrap());
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let sink = received.clone();
-    std::thread::spawn(move || {
-        let mut statuses = statuses.into_iter();
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut headers = HashMap::new();
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            assert!(line.starts_with("POST /hooks/autocsr "), "{line}");
-            loop {
-                line.clear();
-                reader.read_line(&mut line).unwrap();
-                let trimmed = line.trim_end();
-                if trimmed.is_empty() {
-                    break;
-                }
-                let (name, value) = trimmed.split_once(':').unwrap();
-                headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
-            }
-            let length: usize = headers["content-length"].parse().unwrap();
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            sink.lock().unwrap().push(Delivery {
-                signature: headers
-                    .get("autocsr-signature")
-                    .cloned()
-                    .unwrap_or_default(),
-                body,
-            });
-            let status = statuses.next().unwrap_or(200);
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-        }
-    });
-    (url, received)
-}
-
-fn webhook_args(dir: &Path, url: &str) -> Vec<String> {
-    let secret = dir.join("webhook.secret");
-    if !secret.exists() {
-        private_file(&secret, SECRET);
-    }
-    vec![
-        "--reminder-webhook-url".to_owned(),
-        url.to_owned(),
-        "--reminder-webhook-secret-file".to_owned(),
-        secret.display().to_string(),
-        "--reminder-lead".to_owned(),
-        "1h".to_owned(),
-        "--reminder-interval".to_owned(),
-        "1s".to_owned(),
-    ]
-}
-
-fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn metric(server: &Server, line_start: &str) -> u64 {
     let text = server.staff("GET", "/metrics", None).text();
