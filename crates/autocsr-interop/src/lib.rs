@@ -4,9 +4,13 @@
 // This crate exists to fail tests: panicking with the program's output is its job.
 #![allow(clippy::panic, clippy::expect_used)]
 
+#[cfg(feature = "browser")]
+mod browser;
 mod cluster;
 mod search;
 
+#[cfg(feature = "browser")]
+pub use browser::Browser;
 pub use cluster::PrivateCluster;
 pub use search::{Found, Needles};
 
