@@ -7,6 +7,9 @@ mod api;
 mod archive_store;
 pub mod config;
 mod error;
+#[cfg(feature = "_fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod jobs;
 mod limiter;

@@ -161,7 +161,7 @@ impl StaffTokens {
         })
     }
 
-    fn parse(text: &str) -> Result<StaffTokens, &'static str> {
+    pub(crate) fn parse(text: &str) -> Result<StaffTokens, &'static str> {
         let mut digests = Vec::new();
         for line in text.lines() {
             let token = line.trim();
