@@ -78,8 +78,9 @@ def ratio_bars(title, rows, note):
     return "\n".join(out) + "\n"
 
 
-def _panel(out, x0, y0, w, h, series, x_label, y_label, x_fmt):
-    """One log-log panel at (x0, y0) of size w×h. `series` is [(name, [(x, y), ...])]."""
+def _panel(out, x0, y0, w, h, series, x_label, y_label, x_fmt, colours):
+    """One log-log panel at (x0, y0) of size w×h. `series` is [(name, [(x, y), ...])];
+    `colours` maps each name to its colour (the same in both panels and the legend)."""
     xs = [px for _, points in series for px, _ in points]
     ys = [py for _, points in series for _, py in points if py > 0]
     x_low, x_high = min(xs), max(xs)
@@ -107,8 +108,8 @@ def _panel(out, x0, y0, w, h, series, x_label, y_label, x_fmt):
     out.append(f'<text x="{x0 - 44}" y="{y0 + h / 2}" text-anchor="middle" {FONT} '
                f'font-size="11" transform="rotate(-90 {x0 - 44} {y0 + h / 2})">'
                f'{escape(y_label)}</text>')
-    for index, (name, points) in enumerate(series):
-        colour = COLOURS[index % len(COLOURS)]
+    for name, points in series:
+        colour = colours[name]
         points = [(a, b) for a, b in sorted(points) if b > 0]
         path = " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b in points)
         out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
@@ -124,12 +125,14 @@ def scaling(title, time_series, memory_series, x_label, x_fmt, note):
            f'<rect width="{width}" height="{height}" fill="white"/>',
            f'<text x="{width / 2}" y="22" text-anchor="middle" {FONT} font-size="15">'
            f'{escape(title)}</text>']
-    _panel(out, 80, 50, 330, 230, time_series, x_label, "time (ms, log)", x_fmt)
-    _panel(out, 540, 50, 330, 230, memory_series, x_label, "peak RSS (MiB, log)", x_fmt)
     names = [name for name, _ in time_series]
     for name, _ in memory_series:
         if name not in names:
             names.append(name)
+    colours = {name: COLOURS[index % len(COLOURS)] for index, name in enumerate(names)}
+    _panel(out, 80, 50, 330, 230, time_series, x_label, "time (ms, log)", x_fmt, colours)
+    _panel(out, 540, 50, 330, 230, memory_series, x_label, "peak RSS (MiB, log)", x_fmt,
+           colours)
     for index, name in enumerate(names):
         colour = COLOURS[index % len(COLOURS)]
         lx = 80 + (index % 4) * 200
