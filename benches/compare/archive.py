@@ -11,6 +11,9 @@ Builds the crate's `seal` and `open` examples in release mode, then for a realis
 and reports medians and ratios. Then it opens hostile archives (declared-size bombs, an
 archive just under the 16 MiB limit) with the `open` example and reports each child's
 peak RSS (wait4 rusage) against the goal: limits (16 MiB) + 16 MiB above a baseline.
+
+The seal rows are also in `all.py` (the one command behind docs/PERFORMANCE.md); this
+script adds the peak memory of opening hostile archives.
 """
 import argparse
 import os
@@ -21,20 +24,17 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.dont_write_bytecode = True  # no __pycache__ beside the scripts
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import cargo_build  # noqa: E402
+
 PASSWORD = "7K4M-Q9TX-2WRB-N8DH-V3CJ-6YEZ-P5GA"
 MIB = 1024 * 1024
 
 
 def build():
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    subprocess.run(
-        ["cargo", "build", "--release", "-q", "-p", "autocsr-archive", "--example", "seal", "--example", "open"],
-        cwd=ROOT,
-        check=True,
-    )
-    examples = os.path.join(target, "release", "examples")
-    return os.path.join(examples, "seal"), os.path.join(examples, "open")
+    return (cargo_build("autocsr-archive", "example", "seal"),
+            cargo_build("autocsr-archive", "example", "open"))
 
 
 def pem(label, length):

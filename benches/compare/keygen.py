@@ -16,10 +16,12 @@ the reference stays key-only, so that only makes ours look worse.
 Prints median, p90 and the ratio of medians ours/openssl (goal: <= 0.5). RSA keygen time
 varies a lot from run to run (it depends on how soon primes are found), so use >= 15 runs.
 Python 3 stdlib only.
+
+`all.py` (the one command behind docs/PERFORMANCE.md) runs this comparison for every key
+type; this script keeps the p90/min view and `--with-csr`.
 """
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -28,33 +30,15 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def build_example():
-    """Builds the release example and returns its path (wherever CARGO_TARGET_DIR points)."""
-    result = subprocess.run(
-        ["cargo", "build", "--release", "-p", "autocsr-keygen", "--example", "keygen",
-         "--message-format=json-render-diagnostics"],
-        cwd=REPO, stdout=subprocess.PIPE, check=True, text=True)
-    for line in result.stdout.splitlines():
-        message = json.loads(line)
-        if message.get("reason") == "compiler-artifact" and message.get("executable") \
-                and message["target"]["name"] == "keygen":
-            return message["executable"]
-    sys.exit("cargo did not report the keygen example executable")
+sys.dont_write_bytecode = True  # no __pycache__ beside the scripts
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import cargo_build, percentile  # noqa: E402
 
 
 def timed(argv):
     start = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
-
-
-def percentile(samples, fraction):
-    ordered = sorted(samples)
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def main():
@@ -68,7 +52,7 @@ def main():
     if openssl is None:
         sys.exit("openssl is not installed")
 
-    example = build_example()
+    example = cargo_build("autocsr-keygen", "example", "keygen")
     version = subprocess.run([openssl, "version"], stdout=subprocess.PIPE, text=True,
                              check=True).stdout.strip()
     ours, reference = [], []

@@ -16,13 +16,14 @@ Builds the `autocsr` binary (release), then times, interleaved in the same run:
 Prints wall-clock medians, p90 and the ratio ours/reference (goal: <= 0.5), and the
 median CPU time (user + sys) of each, which a loaded machine disturbs less. Python 3
 stdlib only.
+
+`all.py` (the one command behind docs/PERFORMANCE.md) runs this comparison for zip and 7z
+and both key types; this script keeps the single-row view.
 """
 
 import argparse
-import json
 import os
 import resource
-import secrets
 import shutil
 import statistics
 import subprocess
@@ -30,28 +31,9 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-
-def build_autocsr():
-    """Builds the release binary and returns its path (wherever CARGO_TARGET_DIR points)."""
-    result = subprocess.run(
-        ["cargo", "build", "--release", "-p", "autocsr-cli", "--bin", "autocsr",
-         "--message-format=json-render-diagnostics"],
-        cwd=REPO, stdout=subprocess.PIPE, check=True, text=True)
-    for line in result.stdout.splitlines():
-        message = json.loads(line)
-        if message.get("reason") == "compiler-artifact" and message.get("executable") \
-                and message["target"]["name"] == "autocsr":
-            return message["executable"]
-    sys.exit("cargo did not report the autocsr executable")
-
-
-def random_code():
-    """A code of the same shape as AutoCSR's (28 Crockford symbols in groups of 5)."""
-    symbols = "".join(secrets.choice(CROCKFORD) for _ in range(28))
-    return "-".join(symbols[i:i + 5] for i in range(0, len(symbols), 5))
+sys.dont_write_bytecode = True  # no __pycache__ beside the scripts
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import cargo_build, percentile, random_code  # noqa: E402
 
 
 def timed(argv, cwd, env=None, cpu=None):
@@ -67,12 +49,6 @@ def timed(argv, cwd, env=None, cpu=None):
     return wall
 
 
-def percentile(values, fraction):
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
-    return ordered[index]
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="runs of each (default 15)")
@@ -81,7 +57,7 @@ def main():
     for program in ("openssl", "7zz"):
         if shutil.which(program) is None:
             sys.exit(f"{program} is not installed (apt-get install openssl 7zip)")
-    autocsr = build_autocsr()
+    autocsr = cargo_build("autocsr-cli", "bin", "autocsr")
 
     ours, reference = [], []
     ours_cpu, reference_cpu = [], []

@@ -14,10 +14,12 @@ same run and pinned to one core (`taskset -c 0` when available):
 
 and a throughput figure for ours alone (`--repeat`, so process start-up is amortised).
 Prints medians of CSRs/s and the ratio. Python 3 stdlib only.
+
+`all.py` (the one command behind docs/PERFORMANCE.md) compares `autocsr check-csr` per
+file; this script adds the many-files-in-one-process and in-process throughput figures.
 """
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -26,22 +28,11 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.dont_write_bytecode = True  # no __pycache__ beside the scripts
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import REPO, cargo_build  # noqa: E402
+
 DATA = os.path.join(REPO, "crates", "autocsr-policy", "tests", "data", "csr")
-
-
-def build_example():
-    """Builds the release example and returns its path (wherever CARGO_TARGET_DIR points)."""
-    result = subprocess.run(
-        ["cargo", "build", "--release", "-p", "autocsr-policy", "--example", "check_files",
-         "--message-format=json-render-diagnostics"],
-        cwd=REPO, stdout=subprocess.PIPE, check=True, text=True)
-    for line in result.stdout.splitlines():
-        message = json.loads(line)
-        if message.get("reason") == "compiler-artifact" and message.get("executable") \
-                and message["target"]["name"] == "check_files":
-            return message["executable"]
-    sys.exit("could not find the check_files executable")
 
 
 def pin():
@@ -72,7 +63,7 @@ def main():
     args = parser.parse_args()
     if not shutil.which("openssl"):
         sys.exit("openssl not found")
-    binary = build_example()
+    binary = cargo_build("autocsr-policy", "example", "check_files")
     version = subprocess.run(["openssl", "version"], stdout=subprocess.PIPE, text=True).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
         for kind, source in [("rsa2048", "good-rsa-2048-sha256.pem"),

@@ -281,3 +281,58 @@ fn salted_and_unsalted_7z_both_open() {
         ));
     }
 }
+
+/// `seal_keeping_key` + `SealedArchive::verify` (the pipeline's one-derivation path)
+/// accepts every shape the writers make, salted or not, agrees with the password path
+/// (`verify`), and refuses contents other than the expected ones.
+#[test]
+fn verify_with_the_sealing_key_agrees_with_the_password_path() {
+    let only_empty = vec![Entry::new("nothing.txt", Vec::new()).unwrap()];
+    let many: Vec<Entry> = (0..60)
+        .map(|i| Entry::new(&format!("dir/{i:03}.txt"), format!("{i}\n").into_bytes()).unwrap())
+        .collect();
+    let large = vec![
+        Entry::new(
+            "big.bin",
+            (0..50_000u32)
+                .map(|i| (i * 7 % 251) as u8)
+                .collect::<Vec<u8>>(),
+        )
+        .unwrap(),
+    ];
+    for options in [
+        fast_options(),
+        fast_options().skip_7z_salt_for_random_password(),
+    ] {
+        for entries in [bundle(), only_empty.clone(), many.clone(), large.clone()] {
+            for format in [ArchiveFormat::Zip, ArchiveFormat::SevenZ] {
+                let sealed =
+                    autocsr_archive::seal_keeping_key(format, &entries, &password(), &options)
+                        .unwrap();
+                sealed.verify(&entries).unwrap();
+                verify(sealed.bytes(), &password(), &entries).unwrap();
+
+                let mut other = entries.clone();
+                let last = other.pop().unwrap();
+                let mut changed = last.data().to_vec();
+                changed.push(b'!');
+                other.push(Entry::new(last.name(), changed).unwrap());
+                assert!(matches!(sealed.verify(&other), Err(Error::VerifyMismatch)));
+                // One entry short: a mismatch, or over the entry limit sized to the expected ones.
+                assert!(sealed.verify(&entries[..entries.len() - 1]).is_err());
+            }
+        }
+    }
+    // What `seal` refuses, `seal_keeping_key` refuses too, before deriving anything.
+    let empty = SecretString::from("");
+    for format in [ArchiveFormat::Zip, ArchiveFormat::SevenZ] {
+        assert!(matches!(
+            autocsr_archive::seal_keeping_key(format, &bundle(), &empty, &fast_options()),
+            Err(Error::EmptyPassword)
+        ));
+        assert!(matches!(
+            autocsr_archive::seal_keeping_key(format, &[], &password(), &fast_options()),
+            Err(Error::NoEntries)
+        ));
+    }
+}

@@ -166,6 +166,38 @@ pub trait Sealer {
         code: &SecretString,
         expected: &[Entry],
     ) -> Result<(), StepError>;
+
+    /// Steps 3 and 4 in one call: what the pipeline runs. The default seals, then
+    /// verifies; a sealer that can prove its own archive more cheaply knowing how it sealed
+    /// it overrides this (the default sealer verifies a 7z archive with the key it derived
+    /// for sealing instead of deriving it from the code a second time).
+    ///
+    /// # Errors
+    /// [`SealOrVerifyError::Seal`] or [`SealOrVerifyError::Verify`], as the steps above.
+    fn seal_and_verify(
+        &self,
+        format: ArchiveFormat,
+        entries: &[Entry],
+        code: &SecretString,
+    ) -> Result<Vec<u8>, SealOrVerifyError> {
+        let sealed = self
+            .seal(format, entries, code)
+            .map_err(SealOrVerifyError::Seal)?;
+        self.verify(&sealed, code, entries)
+            .map_err(SealOrVerifyError::Verify)?;
+        Ok(sealed)
+    }
+}
+
+/// Which of steps 3 and 4 failed in [`Sealer::seal_and_verify`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SealOrVerifyError {
+    /// Sealing failed (the pipeline reports [`crate::Error::Seal`]).
+    Seal(StepError),
+    /// The sealed archive did not prove itself (the pipeline reports
+    /// [`crate::Error::Verify`]).
+    Verify(StepError),
 }
 
 /// Step 5: keeps the unlock code for the reveal window and returns when it expires.

@@ -35,7 +35,7 @@ const MAX_BATCH_BYTES: usize = 64 * 1024;
 
 /// A derived AES-256 key, wiped on drop, and the power and salt it was derived with (which
 /// every stream's coder properties record).
-pub(super) struct ArchiveKey {
+pub(crate) struct ArchiveKey {
     key: Zeroizing<[u8; 32]>,
     power: u8,
     salt: Vec<u8>,
@@ -46,7 +46,7 @@ impl ArchiveKey {
     /// [`SALT_LEN`] bytes, or no salt when `salted` is false (`power` ≤ 24 is the caller's
     /// duty: the writer only ever asks for [`crate::SEVENZ_KDF_POWER`] or a hazmat value
     /// clamped to 1..=24).
-    pub(super) fn derive(password: &str, power: u8, salted: bool) -> Result<ArchiveKey, Error> {
+    pub(crate) fn derive(password: &str, power: u8, salted: bool) -> Result<ArchiveKey, Error> {
         let mut salt = vec![0u8; if salted { SALT_LEN } else { 0 }];
         getrandom::fill(&mut salt).map_err(|_| Error::Randomness)?;
         Ok(ArchiveKey::derive_with_salt(password, power, salt))
@@ -62,6 +62,52 @@ impl ArchiveKey {
         ArchiveKey {
             key: derive_key(&round_prefix, power),
             power,
+            salt,
+        }
+    }
+
+    /// The key itself (for decrypting what was sealed with it).
+    pub(super) fn raw_bytes(&self) -> &[u8; 32] {
+        &self.key
+    }
+
+    /// The IV in 7zAES coder `properties` when they declare exactly this key's power and
+    /// salt and a 16-byte IV (as our writer records them), else `None`. The layout is
+    /// 7-Zip's: salt size = bit 7 of the first byte + the high nibble of the second, IV
+    /// size = bit 6 + the low nibble.
+    pub(super) fn iv_if_derived_as(&self, properties: &[u8]) -> Option<[u8; BLOCK]> {
+        let (&first, rest) = properties.split_first()?;
+        let (&second, rest) = rest.split_first()?;
+        let salt_len = usize::from((first >> 7) & 1) + usize::from(second >> 4);
+        let iv_len = usize::from((first >> 6) & 1) + usize::from(second & 0x0F);
+        if first & 0x3F != self.power || salt_len != self.salt.len() || iv_len != BLOCK {
+            return None;
+        }
+        let (salt, iv) = rest.split_at_checked(salt_len)?;
+        if salt != self.salt.as_slice() || iv.len() != BLOCK {
+            return None;
+        }
+        let mut array = [0u8; BLOCK];
+        array.copy_from_slice(iv);
+        Some(array)
+    }
+
+    /// The same key bytes recorded with another power (tests of the verifier).
+    #[cfg(test)]
+    pub(super) fn with_recorded_power(&self, power: u8) -> ArchiveKey {
+        ArchiveKey {
+            key: self.key.clone(),
+            power,
+            salt: self.salt.clone(),
+        }
+    }
+
+    /// The same key bytes recorded with another salt (tests of the verifier).
+    #[cfg(test)]
+    pub(super) fn with_recorded_salt(&self, salt: Vec<u8>) -> ArchiveKey {
+        ArchiveKey {
+            key: self.key.clone(),
+            power: self.power,
             salt,
         }
     }
@@ -198,6 +244,44 @@ mod tests {
                 3
             )
         );
+    }
+
+    #[test]
+    fn the_iv_is_returned_only_for_this_keys_power_and_salt() {
+        let salt: Vec<u8> = (1..=16).collect();
+        let salted = ArchiveKey::derive_with_salt("pw", 5, salt.clone());
+        let unsalted = ArchiveKey::derive_with_salt("pw", 5, Vec::new());
+        let iv = [7u8; 16];
+        let with_salt = coder_properties(5, &salt, &iv);
+        let without = coder_properties(5, &[], &iv);
+        assert_eq!(salted.iv_if_derived_as(&with_salt), Some(iv));
+        assert_eq!(unsalted.iv_if_derived_as(&without), Some(iv));
+        assert_eq!(salted.iv_if_derived_as(&without), None);
+        assert_eq!(unsalted.iv_if_derived_as(&with_salt), None);
+        assert_eq!(
+            salted.iv_if_derived_as(&coder_properties(6, &salt, &iv)),
+            None
+        );
+        let mut other_salt = salt.clone();
+        other_salt[3] ^= 1;
+        assert_eq!(
+            salted.iv_if_derived_as(&coder_properties(5, &other_salt, &iv)),
+            None
+        );
+        // Cut off, an 8-byte IV, trailing bytes, raw-key mode.
+        assert_eq!(unsalted.iv_if_derived_as(&without[..17]), None);
+        assert_eq!(
+            unsalted.iv_if_derived_as(&[0x45, 0x07, 0, 0, 0, 0, 0, 0, 0, 0]),
+            None
+        );
+        let mut longer = without.clone();
+        longer.push(0);
+        assert_eq!(unsalted.iv_if_derived_as(&longer), None);
+        assert_eq!(
+            unsalted.iv_if_derived_as(&coder_properties(0x3F, &[], &iv)),
+            None
+        );
+        assert_eq!(unsalted.iv_if_derived_as(&[]), None);
     }
 
     #[test]

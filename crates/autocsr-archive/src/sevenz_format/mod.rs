@@ -4,6 +4,8 @@
 //! - `key`: 7-Zip's key derivation and AES-256-CBC.
 //! - `seal`: the writer.
 //! - `open`: the reader's guards around sevenz-rust2.
+//! - `verify`: re-opening an archive just sealed with the sealing key, not the password
+//!   (one key derivation per sealed and verified archive, not two).
 //! - `number`, `wiped_buffer`: the format's variable-length integer; a byte sink that
 //!   leaves no copies.
 
@@ -11,10 +13,13 @@ mod key;
 mod number;
 mod open;
 mod seal;
+mod verify;
 mod wiped_buffer;
 
+pub(crate) use key::ArchiveKey;
 pub(crate) use open::open;
-pub(crate) use seal::seal;
+pub(crate) use seal::{seal, seal_with_key};
+pub(crate) use verify::open_with_sealing_key;
 
 /// The magic bytes every 7z archive starts with.
 pub(crate) const SIGNATURE: [u8; 6] = *b"7z\xBC\xAF\x27\x1C";

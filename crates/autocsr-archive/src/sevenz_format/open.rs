@@ -82,7 +82,7 @@ fn memory_limit_kb(limits: &Limits) -> usize {
 
 /// Upper bound for the decoded header: room for `max_entries` names of 255 bytes
 /// (UTF-16: 512 bytes) plus their times, attributes, sizes and CRCs.
-fn header_budget(limits: &Limits) -> u64 {
+pub(super) fn header_budget(limits: &Limits) -> u64 {
     let entries = u64::try_from(limits.max_entries).unwrap_or(u64::MAX);
     entries.saturating_mul(1024).saturating_add(4096)
 }
@@ -107,6 +107,23 @@ pub(crate) fn open<R: Read + Seek>(
     let result = open_with_password(&mut reader, &password, limits, memory_kb, header_encrypted);
     forget_cached_key();
     result
+}
+
+/// Opens an archive whose AES coders are all in 7zAES's raw-key mode with no salt, so
+/// that `key` is the AES key itself and nothing is derived (the verifier's copy of an
+/// archive just sealed; see `verify`). The header must be plain.
+///
+/// `Password` is a plain `Vec` inside sevenz-rust2 that we cannot wipe: like the
+/// password's UTF-16 copy in [`open`], the key's copy there is left in freed memory.
+pub(super) fn open_with_raw_key<R: Read + Seek>(
+    mut reader: R,
+    key: &[u8; 32],
+    limits: &Limits,
+) -> Result<Vec<Entry>, Error> {
+    check_header_size(&mut reader, limits)?;
+    let memory_kb = memory_limit_kb(limits);
+    let password = Password::from_raw(key);
+    open_with_password(&mut reader, &password, limits, memory_kb, false)
 }
 
 fn open_with_password<R: Read + Seek>(

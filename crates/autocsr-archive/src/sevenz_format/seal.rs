@@ -172,21 +172,43 @@ pub(crate) fn seal(
     kdf_power: u8,
     salted: bool,
 ) -> Result<Vec<u8>, Error> {
-    let attributes: Vec<u32> = entries.iter().map(file_attributes).collect();
-    seal_with_attributes(entries, &attributes, password, modified, kdf_power, salted)
+    let key = ArchiveKey::derive(password, kdf_power, salted)?;
+    seal_with_key(entries, &key, modified)
 }
 
-/// [`seal`] with each entry's Windows attributes given (tests store other file types).
+/// [`seal`] under a key already derived (so the caller can keep it to verify with).
+pub(crate) fn seal_with_key(
+    entries: &[Entry],
+    key: &ArchiveKey,
+    modified: SystemTime,
+) -> Result<Vec<u8>, Error> {
+    let attributes: Vec<u32> = entries.iter().map(file_attributes).collect();
+    seal_with_attributes(entries, &attributes, key, modified, None)
+}
+
+/// Like [`seal_with_key`], but the content coder records `content_power` instead of the
+/// key's power: an archive whose encrypted header lies about the content's key derivation
+/// (tests of the verifier).
+#[cfg(test)]
+pub(super) fn seal_with_content_power_for_tests(
+    entries: &[Entry],
+    key: &ArchiveKey,
+    modified: SystemTime,
+    content_power: u8,
+) -> Result<Vec<u8>, Error> {
+    let attributes: Vec<u32> = entries.iter().map(file_attributes).collect();
+    seal_with_attributes(entries, &attributes, key, modified, Some(content_power))
+}
+
+/// [`seal_with_key`] with each entry's Windows attributes given (tests store other file
+/// types), and, for tests only, another power recorded for the content coder.
 fn seal_with_attributes(
     entries: &[Entry],
     attributes: &[u32],
-    password: &str,
+    key: &ArchiveKey,
     modified: SystemTime,
-    kdf_power: u8,
-    salted: bool,
+    content_power: Option<u8>,
 ) -> Result<Vec<u8>, Error> {
-    let key = ArchiveKey::derive(password, kdf_power, salted)?;
-
     // Entries with data, in order, form one solid LZMA2 stream; empty ones have no stream.
     let with_data: Vec<&Entry> = entries
         .iter()
@@ -210,7 +232,11 @@ fn seal_with_attributes(
             id: LZMA2_METHOD_ID,
             properties: vec![lzma2_dictionary_property(dictionary)],
         };
-        Some(SealedFolder::encrypt(&key, compressed, lzma2, payload)?)
+        let mut folder = SealedFolder::encrypt(key, compressed, lzma2, payload)?;
+        if let (Some(power), Some(first)) = (content_power, folder.aes.properties.first_mut()) {
+            *first = (*first & 0xC0) | (power & 0x3F);
+        }
+        Some(folder)
     };
     let content_len = content
         .as_ref()
@@ -234,7 +260,7 @@ fn seal_with_attributes(
             id: LZMA_METHOD_ID,
             properties,
         };
-        SealedFolder::encrypt(&key, compressed, lzma, header.len())?
+        SealedFolder::encrypt(key, compressed, lzma, header.len())?
     };
 
     // The next header: how to decode packed stream 1 into the header, with its CRC.
@@ -472,8 +498,9 @@ mod tests {
             FILE_ATTRIBUTE_ARCHIVE | 0x40,  // device
         ] {
             let attributes = [file_attributes(&entries[0]), attribute];
+            let key = ArchiveKey::derive("pw", 1, true).unwrap();
             let archive =
-                seal_with_attributes(&entries, &attributes, "pw", SystemTime::UNIX_EPOCH, 1, true)
+                seal_with_attributes(&entries, &attributes, &key, SystemTime::UNIX_EPOCH, None)
                     .unwrap();
             let result = super::super::open(std::io::Cursor::new(&archive), "pw", &limits);
             assert!(
@@ -483,8 +510,9 @@ mod tests {
         }
         // The same archive with regular-file attributes opens.
         let attributes: Vec<u32> = entries.iter().map(file_attributes).collect();
+        let key = ArchiveKey::derive("pw", 1, true).unwrap();
         let archive =
-            seal_with_attributes(&entries, &attributes, "pw", SystemTime::UNIX_EPOCH, 1, true)
+            seal_with_attributes(&entries, &attributes, &key, SystemTime::UNIX_EPOCH, None)
                 .unwrap();
         let opened = super::super::open(std::io::Cursor::new(&archive), "pw", &limits).unwrap();
         assert_eq!(opened[1].unix_mode(), Some(0o644));
