@@ -348,7 +348,9 @@ impl std::fmt::Debug for SealedOrder {
 /// A finished order. The archive is proven to open with the code; the code is in the
 /// vault; every buffer this crate held the private key in was wiped. Copies that the zip
 /// writer, its deflate stage and the archive readers make inside their own buffers are
-/// freed without wiping (docs/THREAT_MODEL.md says what is and is not wiped).
+/// wiped only if the binary's global allocator zeroes freed memory, as the `autocsr`
+/// command's does (`autocsr-wipe-alloc`; docs/THREAT_MODEL.md says what is and is not
+/// wiped, and how it is measured).
 pub struct Order {
     order_id: String,
     archive: Vec<u8>,
@@ -499,7 +501,9 @@ where
     ///    ([`Error::Seal`]);
     /// 4. the archive is opened again with the code and compared ([`Error::Verify`]);
     /// 5. the vault stores the code ([`Error::Store`]);
-    /// 6. the key (PEM and every archive entry holding it) is wiped before step 5.
+    /// 6. the key (PEM and every archive entry holding it) is wiped before step 5; copies
+    ///    inside the archive libraries' own buffers are wiped when freed only under a
+    ///    zeroizing global allocator (see [`Order`]).
     ///
     /// Only step 5 writes anything, and it runs only once the archive is proven, so a
     /// failure at any step leaves the vault untouched and returns no archive. This is
@@ -604,6 +608,8 @@ where
 
         // 6. Wipe the key: the PEM (`SecretString`) and the archive entries (`Zeroizing`)
         // are zeroized as they drop here; the key maker dropped its key object already.
+        // The sealer's and verifier's libraries freed their copies already; only a
+        // zeroizing global allocator (the `autocsr` binary's) wiped those.
         let csr_der = material.csr_der().to_vec();
         let csr_pem = material.csr_pem().to_owned();
         drop(entries);
