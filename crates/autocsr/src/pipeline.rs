@@ -444,6 +444,47 @@ where
     V: CodeStore,
 {
     /// A pipeline from four steps.
+    ///
+    /// # Examples
+    ///
+    /// A host that sells certificates only under its customers' own zones keeps the
+    /// default policy and adds its rule on top:
+    ///
+    /// ```
+    /// use autocsr::credential::Vault;
+    /// use autocsr::defaults::{ArchiveSealer, LocalKeygen};
+    /// use autocsr::keygen::KeyAlgorithm;
+    /// use autocsr::policy::{Policy, Severity};
+    /// use autocsr::steps::{NameFinding, NamePolicy};
+    /// use autocsr::{AutoCsr, Error, OrderRequest};
+    ///
+    /// struct OnlyExampleCom(Policy);
+    ///
+    /// impl NamePolicy for OnlyExampleCom {
+    ///     fn check_names(&self, names: &[&str], common_name: Option<&str>) -> Vec<NameFinding> {
+    ///         let mut findings = NamePolicy::check_names(&self.0, names, common_name);
+    ///         for name in names.iter().filter(|name| !name.ends_with(".example.com")) {
+    ///             let message = format!("{name} is not under example.com");
+    ///             findings.push(NameFinding::new("host.foreign_zone", Severity::Error, message));
+    ///         }
+    ///         findings
+    ///     }
+    /// }
+    ///
+    /// let pipeline = AutoCsr::from_parts(
+    ///     OnlyExampleCom(Policy::default()),
+    ///     LocalKeygen::default(),
+    ///     ArchiveSealer::default(),
+    ///     Vault::in_memory(),
+    /// );
+    /// let request = OrderRequest::new("shop.example.com").with_key(KeyAlgorithm::EcdsaP256);
+    /// assert!(pipeline.order(&request).is_ok());
+    /// let Err(Error::PolicyRefused { findings }) = pipeline.order(&OrderRequest::new("example.org"))
+    /// else {
+    ///     panic!("a foreign zone must be refused");
+    /// };
+    /// assert_eq!(findings[0].id, "host.foreign_zone");
+    /// ```
     pub fn from_parts(policy: P, keygen: K, sealer: S, vault: V) -> AutoCsr<P, K, S, V> {
         AutoCsr {
             policy,
