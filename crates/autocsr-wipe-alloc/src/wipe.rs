@@ -92,14 +92,69 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for WipeOnFree<A> {
     }
 }
 
-/// Writes `len` zero bytes at `block` with volatile stores, word by word where aligned.
+/// Writes `len` zero bytes at `block`, in a way the optimiser may not remove.
 ///
-/// A plain `memset` just before `free` is a dead store the optimiser may delete; volatile
-/// stores may not be removed or merged away. The fence keeps them ahead of the free.
+/// A plain `memset` just before `free` is a dead store that LLVM deletes. Where `asm!` is
+/// stable, the zeros are written with `memset` (vectorised) and then the block's address
+/// is handed to an empty assembly block that may read memory, so the stores must happen
+/// first. Elsewhere, volatile stores word by word (about half the speed on x86-64).
 ///
 /// # Safety
 /// `block` must be valid for writes of `len` bytes.
+#[cfg(any(
+    target_arch = "x86",
+    target_arch = "x86_64",
+    target_arch = "arm",
+    target_arch = "aarch64",
+    target_arch = "riscv32",
+    target_arch = "riscv64",
+    target_arch = "loongarch64"
+))]
 unsafe fn zero(block: *mut u8, len: usize) {
+    // SAFETY: the caller guarantees `block` is valid for writes of `len` bytes.
+    unsafe { ptr::write_bytes(block, 0, len) };
+    // SAFETY: the assembly is empty: it runs no instruction and changes no register,
+    // flag, stack or memory. It only names `block`, which the compiler must then assume
+    // it reads (no `nomem`), so the zeros above are written before it.
+    unsafe {
+        core::arch::asm!(
+            "/* {0} */",
+            in(reg) block,
+            options(readonly, nostack, preserves_flags)
+        );
+    };
+}
+
+#[cfg(not(any(
+    target_arch = "x86",
+    target_arch = "x86_64",
+    target_arch = "arm",
+    target_arch = "aarch64",
+    target_arch = "riscv32",
+    target_arch = "riscv64",
+    target_arch = "loongarch64"
+)))]
+use zero_volatile as zero;
+
+/// Writes `len` zero bytes at `block` with volatile stores, word by word where aligned:
+/// volatile stores may not be removed or merged away, on any architecture. The fence
+/// keeps them ahead of the free.
+///
+/// # Safety
+/// `block` must be valid for writes of `len` bytes.
+#[cfg_attr(
+    any(
+        target_arch = "x86",
+        target_arch = "x86_64",
+        target_arch = "arm",
+        target_arch = "aarch64",
+        target_arch = "riscv32",
+        target_arch = "riscv64",
+        target_arch = "loongarch64"
+    ),
+    allow(dead_code, reason = "the fallback of `zero`; tested on every architecture")
+)]
+unsafe fn zero_volatile(block: *mut u8, len: usize) {
     const WORD: usize = size_of::<usize>();
     // `align_offset` may answer "cannot" (usize::MAX); `min` then makes it all bytes.
     let head = cmp::min(block.align_offset(align_of::<usize>()), len);
@@ -189,16 +244,19 @@ mod tests {
     }
 
     #[test]
-    fn an_unaligned_start_is_zeroed_up_to_the_last_byte() {
+    fn an_unaligned_start_is_zeroed_up_to_the_last_byte_and_no_further() {
         // Wipe from an odd offset inside a block to exercise head, words and tail.
-        let mut buffer = [0xFFu8; 100];
-        for start in 0..9 {
-            for len in 0..(100 - start) {
-                buffer.fill(0xFF);
-                unsafe { zero(buffer.as_mut_ptr().add(start), len) };
-                assert!(buffer[..start].iter().all(|&b| b == 0xFF));
-                assert!(buffer[start..start + len].iter().all(|&b| b == 0));
-                assert!(buffer[start + len..].iter().all(|&b| b == 0xFF));
+        let wipes: [unsafe fn(*mut u8, usize); 2] = [zero, zero_volatile];
+        for wipe in wipes {
+            let mut buffer = [0xFFu8; 100];
+            for start in 0..9 {
+                for len in 0..(100 - start) {
+                    buffer.fill(0xFF);
+                    unsafe { wipe(buffer.as_mut_ptr().add(start), len) };
+                    assert!(buffer[..start].iter().all(|&b| b == 0xFF));
+                    assert!(buffer[start..start + len].iter().all(|&b| b == 0));
+                    assert!(buffer[start + len..].iter().all(|&b| b == 0xFF));
+                }
             }
         }
     }
