@@ -152,7 +152,10 @@ use zero_volatile as zero;
         target_arch = "riscv64",
         target_arch = "loongarch64"
     ),
-    allow(dead_code, reason = "the fallback of `zero`; tested on every architecture")
+    allow(
+        dead_code,
+        reason = "the fallback of `zero`; tested on every architecture"
+    )
 )]
 unsafe fn zero_volatile(block: *mut u8, len: usize) {
     const WORD: usize = size_of::<usize>();
