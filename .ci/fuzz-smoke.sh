@@ -2,7 +2,7 @@
 # workspace's formatting, builds every target with libFuzzer and runs each for a short
 # time from its committed seed corpus. New inputs go to a temporary directory, so the
 # committed corpus is only read. A crash fails the run; longer campaigns are by hand
-# (docs/FUZZING.md once it exists; `cargo +nightly fuzz run TARGET`).
+# (docs/FUZZING.md: `cargo +nightly fuzz run TARGET`, then a merge into the corpus).
 fuzz_seconds="${AUTOCSR_FUZZ_SMOKE_SECONDS:-10}"
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
   cargo install --locked cargo-fuzz

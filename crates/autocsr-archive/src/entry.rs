@@ -24,6 +24,24 @@ pub const DEFAULT_MODE: u32 = 0o644;
 /// and an optional Unix mode (stored by formats that keep one).
 ///
 /// `Debug` shows the name, the length and the mode, never the bytes.
+///
+/// # Examples
+///
+/// ```
+/// use autocsr_archive::{Entry, Error, PRIVATE_MODE};
+///
+/// let key = Entry::private("keys/example.com.key", b"-----BEGIN PRIVATE KEY-----\n".to_vec())?;
+/// assert_eq!(key.unix_mode(), Some(PRIVATE_MODE));
+/// assert_eq!(
+///     format!("{key:?}"),
+///     r#"Entry { name: "keys/example.com.key", len: 28, unix_mode: Some("600"), .. }"#
+/// );
+/// // Names that could leave the extraction directory are refused.
+/// for name in ["../escape", "/etc/passwd", "C:evil", "a//b", ""] {
+///     assert!(matches!(Entry::new(name, Vec::new()), Err(Error::InvalidEntryName { .. })));
+/// }
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Entry {
     name: String,

@@ -29,6 +29,20 @@ pub use extract::OpenedArchive;
 pub use options::{Limits, SEVENZ_KDF_POWER, SealOptions};
 
 /// The two archive formats.
+///
+/// # Examples
+///
+/// ```
+/// use autocsr_archive::ArchiveFormat;
+///
+/// let format: ArchiveFormat = "7z".parse()?;
+/// assert_eq!(format, ArchiveFormat::SevenZ);
+/// assert_eq!(format.extension(), "7z");
+/// assert!("tar".parse::<ArchiveFormat>().is_err());
+/// assert_eq!(ArchiveFormat::detect(b"PK\x03\x04..."), Some(ArchiveFormat::Zip));
+/// assert_eq!(ArchiveFormat::detect(b"%PDF-1.7"), None);
+/// # Ok::<(), autocsr_archive::UnknownFormatName>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ArchiveFormat {
@@ -169,6 +183,24 @@ pub fn seal(
 ///
 /// # Errors
 /// As [`seal`], plus [`Error::Io`] from `writer`.
+///
+/// # Examples
+///
+/// ```
+/// use autocsr_archive::secrecy::SecretString;
+/// use autocsr_archive::{ArchiveFormat, Entry, Limits, SealOptions, open_reader, seal_to};
+///
+/// let password = SecretString::from("QQF3A-Y53W6-F3X5Y-QXCE8-A8M1G-G7Y");
+/// let entries = [Entry::new("README.txt", b"Open with 7-Zip.\n".to_vec())?];
+/// let mut file = tempfile::tempfile()?;
+/// seal_to(ArchiveFormat::SevenZ, &entries, &password, &SealOptions::default(), &mut file)?;
+///
+/// // `open_reader` reads it back from the start of the file, whatever its position.
+/// let opened = open_reader(&mut file, &password, &Limits::default())?;
+/// assert_eq!(opened.format(), ArchiveFormat::SevenZ);
+/// assert_eq!(opened.entries()[0].data(), b"Open with 7-Zip.\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn seal_to<W: Write>(
     format: ArchiveFormat,
     entries: &[Entry],
@@ -240,8 +272,10 @@ pub fn open_as(
     open_reader_as(format, Cursor::new(bytes), password, limits)
 }
 
-/// Like [`open`], reading from any seekable source (a file). Only the central directory
-/// or header and the entries' data are read, each bounded by the limits.
+/// Like [`open`], reading from any seekable source (a file). The whole source is the
+/// archive: reading starts at offset 0 whatever the reader's position (a file just written
+/// is positioned at its end). Only the central directory or header and the entries' data
+/// are read, each bounded by the limits.
 ///
 /// # Errors
 /// As [`open`], plus [`Error::Io`] from `reader`.
@@ -250,6 +284,8 @@ pub fn open_reader<R: Read + Seek>(
     password: &SecretString,
     limits: &Limits,
 ) -> Result<OpenedArchive, Error> {
+    // The magic bytes are read where the parsers start: at offset 0.
+    reader.seek(SeekFrom::Start(0))?;
     let mut magic = [0u8; 6];
     let mut filled = 0;
     while filled < magic.len() {
@@ -323,6 +359,25 @@ pub fn fuzz_input(password: &str, archive: &[u8]) -> Vec<u8> {
 ///
 /// # Errors
 /// [`Error::VerifyMismatch`] when the contents differ, or any error of [`open`].
+///
+/// # Examples
+///
+/// ```
+/// use autocsr_archive::secrecy::SecretString;
+/// use autocsr_archive::{ArchiveFormat, Entry, Error, SealOptions, seal, verify};
+///
+/// let password = SecretString::from("QQF3A-Y53W6-F3X5Y-QXCE8-A8M1G-G7Y");
+/// let entries = [Entry::private("example.com.key", b"key".to_vec())?];
+/// let zip = seal(ArchiveFormat::Zip, &entries, &password, &SealOptions::default())?;
+/// verify(&zip, &password, &entries)?;
+///
+/// // Other bytes, or the same bytes under another mode, are a mismatch.
+/// let other = [Entry::private("example.com.key", b"KEY".to_vec())?];
+/// assert!(matches!(verify(&zip, &password, &other), Err(Error::VerifyMismatch)));
+/// let readable = [Entry::new("example.com.key", b"key".to_vec())?];
+/// assert!(matches!(verify(&zip, &password, &readable), Err(Error::VerifyMismatch)));
+/// # Ok::<(), Error>(())
+/// ```
 pub fn verify(sealed: &[u8], password: &SecretString, expected: &[Entry]) -> Result<(), Error> {
     let opened = open(sealed, password, &verify_limits(expected))?;
     compare(opened.entries(), expected)

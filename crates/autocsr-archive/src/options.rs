@@ -95,6 +95,19 @@ impl SealOptions {
 
 /// Resource and policy limits for [`crate::open`]. Every check happens on the declared
 /// sizes before anything is allocated for them, and again on the bytes actually read.
+///
+/// # Examples
+///
+/// ```
+/// use autocsr_archive::Limits;
+///
+/// // A host that expects one small archive per order can tighten the defaults.
+/// let limits = Limits::default().with_max_entries(3).with_max_total_size(1024 * 1024);
+/// assert_eq!(limits.max_entries(), 3);
+/// assert_eq!(limits.max_total_size(), 1024 * 1024);
+/// assert!(limits.require_encryption());
+/// assert!(!limits.zipcrypto_allowed());
+/// ```
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub(crate) max_entries: usize,

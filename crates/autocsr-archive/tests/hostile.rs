@@ -179,6 +179,23 @@ fn open_reader_matches_open() {
     }
 }
 
+#[test]
+fn open_reader_reads_from_the_start_whatever_the_position() {
+    // A file just written (or a cursor already read) is positioned at its end; the format
+    // must still be detected from the first bytes, which are what gets parsed.
+    for format in [ArchiveFormat::Zip, ArchiveFormat::SevenZ] {
+        let entries = vec![Entry::new("a.txt", b"abc".to_vec()).unwrap()];
+        let sealed = seal(format, &entries, &password(), &options()).unwrap();
+        for position in [1, sealed.len() / 2, sealed.len()] {
+            let mut reader = Cursor::new(&sealed);
+            reader.set_position(position as u64);
+            let opened = open_reader(reader, &password(), &Limits::default()).unwrap();
+            assert_eq!(opened.format(), format);
+            assert_eq!(opened.entries()[0].data(), b"abc");
+        }
+    }
+}
+
 fn opened_bundle() -> autocsr_archive::OpenedArchive {
     let entries = vec![
         Entry::private("key.pem", b"KEY".to_vec()).unwrap(),

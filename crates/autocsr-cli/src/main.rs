@@ -11,11 +11,19 @@ mod files;
 mod output;
 mod vault;
 
+use std::alloc::System;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::Parser as _;
 use clap::error::ErrorKind;
+
+/// Every heap block is zeroed before it is freed, so the copies of the key and the code
+/// that dependencies make (the zip writer, deflate, the archive readers, clap) are gone
+/// when they are freed, not at exit (docs/THREAT_MODEL.md says what is left).
+#[global_allocator]
+static ALLOCATOR: autocsr_wipe_alloc::WipeOnFree<System> =
+    autocsr_wipe_alloc::WipeOnFree::new(System);
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io::{self, IsTerminal as _, Write as _};
+use std::os::fd::AsFd as _;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -227,8 +228,13 @@ fn print_json(value: &serde_json::Value) -> Result<(), CliError> {
     print_stdout(&to_json(value)?)
 }
 
+/// Writes through a duplicate of the descriptor rather than `io::stdout()`, whose buffer is
+/// never freed: a line of the code kept there would stay in the process until it exits.
 fn print_stdout(text: &[u8]) -> Result<(), CliError> {
-    write_line(&mut io::stdout().lock(), text)
+    io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(|stdout| write_line(&mut std::fs::File::from(stdout), text))
         .map_err(|err| CliError::new(Failure::Other, "could not write to stdout").caused_by(err))
 }
 

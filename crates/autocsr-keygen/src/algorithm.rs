@@ -23,6 +23,20 @@ const ECDSA_WITH_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.84
 ///
 /// RSA keys use the public exponent 65537 and sign CSRs with PKCS#1 v1.5 and SHA-256;
 /// ECDSA keys sign with the hash that matches the curve (P-256/SHA-256, P-384/SHA-384).
+///
+/// # Examples
+///
+/// ```
+/// use autocsr_keygen::{KeyAlgorithm, SignatureAlgorithm};
+///
+/// let algorithm: KeyAlgorithm = "p384".parse()?;
+/// assert_eq!(algorithm, KeyAlgorithm::EcdsaP384);
+/// assert_eq!(algorithm.as_str(), "p384");
+/// assert_eq!(algorithm.signature_algorithm(), SignatureAlgorithm::EcdsaP384Sha384);
+/// assert_eq!(KeyAlgorithm::Rsa3072.rsa_bits(), Some(3072));
+/// assert!("rsa1024".parse::<KeyAlgorithm>().is_err());
+/// # Ok::<(), autocsr_keygen::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum KeyAlgorithm {

@@ -62,6 +62,23 @@ const COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
 /// DNS names are normalised to lower case; the country to upper case. The country is
 /// encoded as a PrintableString, every other attribute as a UTF8String (RFC 5280 4.1.2.6,
 /// BR 7.1.4.1).
+///
+/// # Examples
+///
+/// ```
+/// use autocsr_keygen::{CsrRequest, Error, KeyAlgorithm, PrivateKey};
+///
+/// let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
+/// let csr = CsrRequest::new()
+///     .common_name("www.example.com")
+///     .dns_names(["www.example.com", "Example.COM"])
+///     .sign(&key)?;
+/// assert!(csr.to_pem().starts_with("-----BEGIN CERTIFICATE REQUEST-----\n"));
+/// // The request was validated before anything was signed:
+/// let refused = CsrRequest::new().dns_name("www.example.com").organization("Example Ltd");
+/// assert!(matches!(refused.sign(&key), Err(Error::IncompleteOrganizationSubject { .. })));
+/// # Ok::<(), autocsr_keygen::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CsrRequest {
     common_name: Option<String>,

@@ -59,6 +59,24 @@ pub(crate) enum KeyMaterial {
 ///   ([`SecretSlice`], [`SecretString`]) or uses inside ([`Zeroizing`]).
 /// - `Debug` prints only the algorithm; there is no `Display`, no `Clone`, no `PartialEq`.
 /// - Exporting the secret is always an explicit call (`to_pkcs8_*`).
+///
+/// # Examples
+///
+/// ```
+/// use autocsr_keygen::secrecy::ExposeSecret as _;
+/// use autocsr_keygen::{KeyAlgorithm, PrivateKey};
+///
+/// let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
+/// assert_eq!(key.algorithm(), KeyAlgorithm::EcdsaP256);
+/// assert_eq!(format!("{key:?}"), r#"PrivateKey { algorithm: EcdsaP256, key: "[REDACTED]" }"#);
+///
+/// // The PEM is a SecretString: reading it is an explicit `expose_secret`.
+/// let pem = key.to_pkcs8_pem()?;
+/// assert!(pem.expose_secret().starts_with("-----BEGIN PRIVATE KEY-----\n"));
+/// let read_back = PrivateKey::from_pkcs8_pem(pem.expose_secret())?;
+/// assert_eq!(read_back.public_key_der()?, key.public_key_der()?);
+/// # Ok::<(), autocsr_keygen::Error>(())
+/// ```
 pub struct PrivateKey {
     algorithm: KeyAlgorithm,
     /// Read by the [`CsrSigner`](crate::CsrSigner) implementation in `signer.rs`.
@@ -198,6 +216,28 @@ impl PrivateKey {
     ///
     /// # Errors
     /// [`Error::EmptyPassphrase`], [`Error::Rng`], [`Error::KeyEncoding`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use autocsr_keygen::secrecy::SecretString;
+    /// use autocsr_keygen::{Error, KeyAlgorithm, Pkcs8Encryption, PrivateKey};
+    ///
+    /// let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
+    /// let passphrase = SecretString::from("correct horse battery staple");
+    /// let pem = key.to_encrypted_pkcs8_pem(&passphrase, Pkcs8Encryption::Scrypt)?;
+    /// assert!(pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----\n"));
+    ///
+    /// let opened = PrivateKey::from_encrypted_pkcs8_pem(&pem, &passphrase)?;
+    /// assert_eq!(opened.public_key_der()?, key.public_key_der()?);
+    /// // An empty passphrase is refused rather than used.
+    /// let empty = SecretString::from("");
+    /// assert!(matches!(
+    ///     key.to_encrypted_pkcs8_pem(&empty, Pkcs8Encryption::Scrypt),
+    ///     Err(Error::EmptyPassphrase)
+    /// ));
+    /// # Ok::<(), autocsr_keygen::Error>(())
+    /// ```
     pub fn to_encrypted_pkcs8_pem(
         &self,
         passphrase: &SecretString,

@@ -26,6 +26,18 @@ pub const MAX_DNS_LABEL_LEN: usize = 63;
 /// - [`Error::DnsNameTooLong`], [`Error::EmptyDnsLabel`] (also for a trailing dot),
 ///   [`Error::DnsLabelTooLong`], [`Error::InvalidDnsLabel`], [`Error::InvalidALabel`],
 ///   [`Error::MisplacedWildcard`], [`Error::NumericTopLevelLabel`].
+///
+/// # Examples
+///
+/// ```
+/// use autocsr_keygen::{Error, check_dns_name};
+///
+/// assert_eq!(check_dns_name("WWW.Example.com")?, "www.example.com");
+/// assert_eq!(check_dns_name("*.example.com")?, "*.example.com");
+/// assert!(matches!(check_dns_name("www.*.example.com"), Err(Error::MisplacedWildcard { .. })));
+/// assert!(matches!(check_dns_name("bücher.example"), Err(Error::NonAsciiDnsLabel { .. })));
+/// # Ok::<(), autocsr_keygen::Error>(())
+/// ```
 pub fn check_dns_name(name: &str) -> Result<String> {
     if name.is_empty() {
         return Err(Error::EmptyDnsName);
@@ -120,6 +132,13 @@ fn is_valid_a_label(label: &str) -> bool {
 /// # Errors
 /// [`Error::NonAsciiDnsLabel`] naming the first non-ASCII label when IDNA processing refuses
 /// the name, and every error of [`check_dns_name`] for the converted name.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(autocsr_keygen::dns_name_to_ascii("Bücher.example")?, "xn--bcher-kva.example");
+/// # Ok::<(), autocsr_keygen::Error>(())
+/// ```
 pub fn dns_name_to_ascii(name: &str) -> Result<String> {
     if name.is_ascii() {
         return check_dns_name(name);

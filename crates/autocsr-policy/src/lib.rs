@@ -116,6 +116,27 @@ impl CheckedCsr {
 
 /// The checker's configuration. `Policy::default()` applies every rule of the crate
 /// README; the only option is a host-supplied RSA blocklist (the crate ships none).
+///
+/// # Examples
+///
+/// A host with the Debian weak-key list (the `openssl-blacklist` files) adds it once:
+///
+/// ```
+/// use std::sync::Arc;
+/// use autocsr_policy::{DebianWeakKeys, Policy, ids};
+///
+/// let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+/// let list = std::fs::read_to_string(format!("{data}/debian-weak-keys/blacklist.RSA-2048"))?;
+/// let policy = Policy::new().with_rsa_blocklist(Arc::new(DebianWeakKeys::parse(&list)?));
+///
+/// let weak_csr = std::fs::read(format!("{data}/csr/bad-key-debian-weak.pem"))?;
+/// let report = policy.check_csr(&weak_csr);
+/// assert!(!report.accepted());
+/// assert!(report.has(ids::KEY_RSA_DEBIAN_WEAK));
+/// // The default policy ships no list, so it cannot know this key.
+/// assert!(!Policy::default().check_csr(&weak_csr).has(ids::KEY_RSA_DEBIAN_WEAK));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Default)]
 pub struct Policy {
     rsa_blocklist: Option<Arc<dyn RsaBlocklist>>,
@@ -181,12 +202,56 @@ impl Policy {
 }
 
 /// [`Policy::check_csr`] with the default policy.
+///
+/// # Examples
+///
+/// ```
+/// use autocsr_policy::{Severity, check_csr, ids};
+///
+/// let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/csr");
+/// let report = check_csr(&std::fs::read(format!("{data}/good-ecdsa-p256-sha256.pem"))?);
+/// assert!(report.accepted());
+/// let csr = report.accepted_csr().ok_or("accepted, so decoded")?;
+/// assert_eq!(csr.names(), ["ec256.example.com"]);
+/// assert_eq!(csr.public_key(), "p256");
+/// assert_eq!(csr.signature_algorithm(), "ecdsa-with-SHA256");
+///
+/// // Every problem is a finding with a stable id; garbage is one too, never a panic.
+/// let report = check_csr(&std::fs::read(format!("{data}/bad-key-rsa-1024.pem"))?);
+/// assert!(!report.accepted());
+/// assert!(report.has(ids::KEY_RSA_MODULUS_TOO_SMALL));
+/// let report = check_csr(b"not a CSR");
+/// assert_eq!(report.findings()[0].id, ids::CSR_MALFORMED);
+/// assert_eq!(report.findings()[0].severity, Severity::Error);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use]
 pub fn check_csr(input: &[u8]) -> Report {
     Policy::default().check_csr(input)
 }
 
 /// [`Policy::check_names`] with the default policy.
+///
+/// # Examples
+///
+/// ```
+/// use autocsr_policy::{check_names, ids};
+///
+/// let report = check_names(&["example.com", "*.example.com"], Some("example.com"));
+/// assert!(report.accepted());
+/// assert!(report.csr().is_none());
+///
+/// // A documentation address, a wildcard on a public suffix, an internal name:
+/// for (name, id) in [
+///     ("192.0.2.1", ids::NAME_IP_RESERVED),
+///     ("*.co.uk", ids::NAME_WILDCARD_ON_PUBLIC_SUFFIX),
+///     ("server.local", ids::NAME_INTERNAL),
+/// ] {
+///     let report = check_names(&[name], None);
+///     assert!(!report.accepted(), "{name}");
+///     assert!(report.has(id), "{name}: {:?}", report.findings());
+/// }
+/// ```
 #[must_use]
 pub fn check_names(names: &[&str], common_name: Option<&str>) -> Report {
     Policy::default().check_names(names, common_name)

@@ -1,10 +1,18 @@
 //! `autocsr-server`: see the crate README.
 
+use std::alloc::System;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use autocsr_server::{Cli, Command, Error, HmacKey, MAX_LINK_LIFETIME, Settings, SignLinkArgs};
 use clap::Parser as _;
+
+/// Every heap block is zeroed before it is freed, so the keys, codes and archives a request
+/// handled do not linger in freed memory for a later crash dump or core to show
+/// (docs/THREAT_MODEL.md says what is left: live memory, the stack, C allocations).
+#[global_allocator]
+static ALLOCATOR: autocsr_wipe_alloc::WipeOnFree<System> =
+    autocsr_wipe_alloc::WipeOnFree::new(System);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

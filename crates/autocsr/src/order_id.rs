@@ -12,6 +12,20 @@ const SYMBOLS: usize = 20;
 /// A fresh order id: `ord_` followed by 20 Crockford base32 characters drawn from the
 /// operating system's CSPRNG. Not a secret (it names files and vault records), but
 /// unguessable, so one customer cannot enumerate another's orders.
+///
+/// # Examples
+///
+/// ```
+/// use autocsr::OrderId;
+///
+/// let id = OrderId::generate()?;
+/// assert!(id.as_str().starts_with("ord_"));
+/// assert_eq!(id.as_str().len(), 24);
+/// assert!(OrderId::is_well_formed(id.as_str()));
+/// assert_ne!(id, OrderId::generate()?);
+/// assert!(!OrderId::is_well_formed("shop-4711"));
+/// # Ok::<(), autocsr::Error>(())
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct OrderId(String);
 

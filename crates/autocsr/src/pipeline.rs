@@ -350,7 +350,9 @@ impl std::fmt::Debug for SealedOrder {
 /// A finished order. The archive is proven to open with the code; the code is in the
 /// vault; every buffer this crate held the private key in was wiped. Copies that the zip
 /// writer, its deflate stage and the archive readers make inside their own buffers are
-/// freed without wiping (docs/THREAT_MODEL.md says what is and is not wiped).
+/// wiped only if the binary's global allocator zeroes freed memory, as the `autocsr`
+/// command's does (`autocsr-wipe-alloc`; docs/THREAT_MODEL.md says what is and is not
+/// wiped, and how it is measured).
 pub struct Order {
     order_id: String,
     archive: Vec<u8>,
@@ -444,6 +446,47 @@ where
     V: CodeStore,
 {
     /// A pipeline from four steps.
+    ///
+    /// # Examples
+    ///
+    /// A host that sells certificates only under its customers' own zones keeps the
+    /// default policy and adds its rule on top:
+    ///
+    /// ```
+    /// use autocsr::credential::Vault;
+    /// use autocsr::defaults::{ArchiveSealer, LocalKeygen};
+    /// use autocsr::keygen::KeyAlgorithm;
+    /// use autocsr::policy::{Policy, Severity};
+    /// use autocsr::steps::{NameFinding, NamePolicy};
+    /// use autocsr::{AutoCsr, Error, OrderRequest};
+    ///
+    /// struct OnlyExampleCom(Policy);
+    ///
+    /// impl NamePolicy for OnlyExampleCom {
+    ///     fn check_names(&self, names: &[&str], common_name: Option<&str>) -> Vec<NameFinding> {
+    ///         let mut findings = NamePolicy::check_names(&self.0, names, common_name);
+    ///         for name in names.iter().filter(|name| !name.ends_with(".example.com")) {
+    ///             let message = format!("{name} is not under example.com");
+    ///             findings.push(NameFinding::new("host.foreign_zone", Severity::Error, message));
+    ///         }
+    ///         findings
+    ///     }
+    /// }
+    ///
+    /// let pipeline = AutoCsr::from_parts(
+    ///     OnlyExampleCom(Policy::default()),
+    ///     LocalKeygen::default(),
+    ///     ArchiveSealer::default(),
+    ///     Vault::in_memory(),
+    /// );
+    /// let request = OrderRequest::new("shop.example.com").with_key(KeyAlgorithm::EcdsaP256);
+    /// assert!(pipeline.order(&request).is_ok());
+    /// let Err(Error::PolicyRefused { findings }) = pipeline.order(&OrderRequest::new("example.org"))
+    /// else {
+    ///     panic!("a foreign zone must be refused");
+    /// };
+    /// assert_eq!(findings[0].id, "host.foreign_zone");
+    /// ```
     pub fn from_parts(policy: P, keygen: K, sealer: S, vault: V) -> AutoCsr<P, K, S, V> {
         AutoCsr {
             policy,
@@ -504,7 +547,9 @@ where
     ///    (the derivation is not paid twice; the header's declared derivation parameters
     ///    must be the key's, see `autocsr_archive::SealedArchive::verify`);
     /// 5. the vault stores the code ([`Error::Store`]);
-    /// 6. the key (PEM and every archive entry holding it) is wiped before step 5.
+    /// 6. the key (PEM and every archive entry holding it) is wiped before step 5; copies
+    ///    inside the archive libraries' own buffers are wiped when freed only under a
+    ///    zeroizing global allocator (see [`Order`]).
     ///
     /// Only step 5 writes anything, and it runs only once the archive is proven, so a
     /// failure at any step leaves the vault untouched and returns no archive. This is
@@ -611,6 +656,8 @@ where
 
         // 6. Wipe the key: the PEM (`SecretString`) and the archive entries (`Zeroizing`)
         // are zeroized as they drop here; the key maker dropped its key object already.
+        // The sealer's and verifier's libraries freed their copies already; only a
+        // zeroizing global allocator (the `autocsr` binary's) wiped those.
         let csr_der = material.csr_der().to_vec();
         let csr_pem = material.csr_pem().to_owned();
         drop(entries);

@@ -1,7 +1,8 @@
 //! `autocsr open`: unlocks an archive with its code and extracts it.
 
 use std::fs;
-use std::io::{self, BufRead as _, IsTerminal as _, Read as _};
+use std::io::{self, IsTerminal as _, Read as _};
+use std::os::fd::AsFd as _;
 use std::path::{Path, PathBuf};
 
 use autocsr::archive::{self, Limits};
@@ -114,16 +115,9 @@ fn read_code() -> Result<UnlockCode, CliError> {
         );
         return UnlockCode::parse(&typed).map_err(code_error);
     }
-    // Sized for the whole limit, so reading never grows it (a grown String would free its
-    // old buffer unwiped).
-    let mut line = Zeroizing::new(String::with_capacity(STDIN_CODE_LIMIT));
-    io::stdin()
-        .lock()
-        .take(STDIN_CODE_LIMIT as u64)
-        .read_line(&mut line)
-        .map_err(|err| {
-            CliError::other("could not read the unlock code from stdin").caused_by(err)
-        })?;
+    let line = read_stdin_line().map_err(|err| {
+        CliError::other("could not read the unlock code from stdin").caused_by(err)
+    })?;
     if line.trim().is_empty() {
         return Err(CliError::new(
             Failure::Usage,
@@ -131,4 +125,36 @@ fn read_code() -> Result<UnlockCode, CliError> {
         ));
     }
     UnlockCode::parse(&line).map_err(code_error)
+}
+
+/// One line of stdin (at most [`STDIN_CODE_LIMIT`] bytes), read into a wiped buffer of its
+/// own through a duplicate of the descriptor. `io::stdin()`'s buffer is never freed, so a
+/// code read through it would stay in the process until it exits.
+fn read_stdin_line() -> io::Result<Zeroizing<String>> {
+    let mut stdin = fs::File::from(io::stdin().as_fd().try_clone_to_owned()?);
+    // Sized for the whole limit, so reading never grows it.
+    let mut bytes = Zeroizing::new(vec![0u8; STDIN_CODE_LIMIT]);
+    let mut filled = 0;
+    while let Some(free) = bytes.get_mut(filled..).filter(|free| !free.is_empty()) {
+        let read = match stdin.read(free) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        let newline = free
+            .get(..read)
+            .and_then(|new| new.iter().position(|&b| b == b'\n'));
+        filled += read;
+        if let Some(at) = newline {
+            filled = filled - read + at + 1;
+            break;
+        }
+    }
+    let line = bytes.get(..filled).unwrap_or_default();
+    let text = std::str::from_utf8(line)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "stdin is not UTF-8"))?;
+    let mut owned = Zeroizing::new(String::with_capacity(text.len()));
+    owned.push_str(text);
+    Ok(owned)
 }

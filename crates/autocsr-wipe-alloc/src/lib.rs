@@ -1,0 +1,9 @@
+#![doc = include_str!("../README.md")]
+#![no_std]
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
+
+mod wipe;
+
+pub use wipe::WipeOnFree;
