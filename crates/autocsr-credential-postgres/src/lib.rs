@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,10 +13,13 @@ use autocsr_credential::{
     Error, KeyStore, KeyWrapper, RecordStore, ReminderClaim, StoredKey, Vault,
 };
 use postgres::error::SqlState;
-use postgres::{Config, GenericClient, NoTls};
+use postgres::{Config, GenericClient};
 use r2d2_postgres::PostgresConnectionManager;
 use r2d2_postgres::r2d2::{Pool, PooledConnection};
 use zeroize::Zeroizing;
+
+mod tls;
+mod url_params;
 
 /// The schema both stores use unless told otherwise.
 pub const DEFAULT_SCHEMA: &str = "autocsr";
@@ -40,6 +44,10 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// Rows one purge transaction deletes at most (at least 1; [`DEFAULT_PURGE_BATCH`]).
     pub purge_batch: i64,
+    /// The CA certificates (a PEM file) a TLS connection's server certificate must chain
+    /// to, instead of the system's CA store; an `sslrootcert=` in the URL wins. Needs the
+    /// `tls` feature (refused without it).
+    pub tls_root_cert: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -49,8 +57,26 @@ impl Default for Options {
             max_connections: 8,
             connect_timeout: Duration::from_secs(10),
             purge_batch: DEFAULT_PURGE_BATCH,
+            tls_root_cert: None,
         }
     }
+}
+
+/// What went wrong, coarsely, for callers that react differently (retry a connection,
+/// fix a certificate, fix the input).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PgErrorKind {
+    /// A bad URL or option, refused before any connection.
+    Config,
+    /// The TLS handshake failed: the server's certificate did not verify (unknown CA,
+    /// wrong host name, expired), the server does not offer TLS where the `sslmode` needs
+    /// it, or the CA file could not be used.
+    Tls,
+    /// The server could not be reached, closed the connection, or the pool had none.
+    Connection,
+    /// The server answered with an error (see [`PgError::code`]).
+    Database,
 }
 
 /// A database error without its DETAIL (which can quote row values): the SQLSTATE and the
@@ -59,7 +85,15 @@ impl Default for Options {
 pub struct PgError {
     /// The SQLSTATE, for database errors.
     pub code: Option<String>,
+    kind: PgErrorKind,
     message: String,
+}
+
+impl PgError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> PgErrorKind {
+        self.kind
+    }
 }
 
 impl core::fmt::Display for PgError {
@@ -77,6 +111,7 @@ fn pg_err(e: &postgres::Error) -> Error {
     let inner = match e.as_db_error() {
         Some(db) => PgError {
             code: Some(db.code().code().to_owned()),
+            kind: PgErrorKind::Database,
             message: db.message().to_owned(),
         },
         // The driver's own message says only "error connecting to server"; the reason
@@ -84,6 +119,11 @@ fn pg_err(e: &postgres::Error) -> Error {
         // error, which never holds the password.
         None => PgError {
             code: e.code().map(|c| c.code().to_owned()),
+            kind: if is_tls_failure(e) {
+                PgErrorKind::Tls
+            } else {
+                PgErrorKind::Connection
+            },
             message: with_sources(e),
         },
     };
@@ -102,6 +142,22 @@ fn with_sources(e: &postgres::Error) -> String {
     message
 }
 
+/// The driver's TLS errors: its own "error performing TLS handshake" (its only way to say
+/// so), or a rustls error anywhere in the source chain.
+fn is_tls_failure(e: &postgres::Error) -> bool {
+    if e.to_string() == "error performing TLS handshake" {
+        return true;
+    }
+    let mut next = std::error::Error::source(e);
+    while let Some(source) = next {
+        if tls::is_rustls_error(source) {
+            return true;
+        }
+        next = source.source();
+    }
+    false
+}
+
 fn db(e: postgres::Error) -> Error {
     pg_err(&e)
 }
@@ -113,6 +169,7 @@ fn is_unique_violation(e: &postgres::Error) -> bool {
 fn config_err(message: &str) -> Error {
     Error::storage(PgError {
         code: None,
+        kind: PgErrorKind::Config,
         message: message.to_owned(),
     })
 }
@@ -143,7 +200,7 @@ fn check_schema(name: &str) -> Result<(), Error> {
     }
 }
 
-type Manager = PostgresConnectionManager<NoTls>;
+type Manager = PostgresConnectionManager<tls::Connector>;
 
 /// One versioned migration: the SQL that takes the schema from `version - 1` to `version`.
 /// `{s}` stands for the quoted schema name.
@@ -221,7 +278,10 @@ fn connect(url: &str, options: &Options, schema: &Schema) -> Result<Pool<Manager
             "purge_batch and max_connections must be at least 1, connect_timeout more than zero",
         ));
     }
-    let mut config = Config::from_str(url).map_err(|_| config_err("malformed PostgreSQL URL"))?;
+    let (config_text, tls_params) = url_params::split_tls_params(url)?;
+    let mut config =
+        Config::from_str(&config_text).map_err(|_| config_err("malformed PostgreSQL URL"))?;
+    let connector = tls::configure(&mut config, &tls_params, options)?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(options.connect_timeout);
     }
@@ -231,7 +291,7 @@ fn connect(url: &str, options: &Options, schema: &Schema) -> Result<Pool<Manager
         .get_connect_timeout()
         .copied()
         .unwrap_or(options.connect_timeout);
-    let mut first = connect_within(&config, timeout)?;
+    let mut first = connect_within(&config, &connector, timeout)?;
     migrate(&mut first, &options.schema, schema)?;
     drop(first);
     // Unchecked: the first connection above already proved the URL; the pool connects on
@@ -241,20 +301,32 @@ fn connect(url: &str, options: &Options, schema: &Schema) -> Result<Pool<Manager
         .max_size(options.max_connections)
         .min_idle(Some(0))
         .connection_timeout(options.connect_timeout)
-        .build_unchecked(Manager::new(config, NoTls)))
+        .build_unchecked(Manager::new(config, connector)))
 }
 
 /// Makes one connection, giving up after `timeout`. The driver's `connect_timeout` bounds
 /// only the TCP or socket connect; a server (or proxy) that accepts and then never answers
 /// the startup would block the caller forever. The attempt runs on a thread of its own,
 /// which is left behind on timeout and ends when the server or the OS closes the socket.
-fn connect_within(config: &Config, timeout: Duration) -> Result<postgres::Client, Error> {
+#[cfg_attr(
+    not(feature = "tls"),
+    expect(
+        clippy::clone_on_copy,
+        reason = "NoTls is Copy, the rustls connector is not"
+    )
+)]
+fn connect_within(
+    config: &Config,
+    connector: &tls::Connector,
+    timeout: Duration,
+) -> Result<postgres::Client, Error> {
     let (tx, rx) = std::sync::mpsc::channel();
     let config = config.clone();
+    let connector = connector.clone();
     std::thread::Builder::new()
         .name("autocsr-pg-connect".to_owned())
         .spawn(move || {
-            let _ = tx.send(config.connect(NoTls));
+            let _ = tx.send(config.connect(connector));
         })
         .map_err(Error::storage)?;
     match rx.recv_timeout(timeout) {
@@ -362,6 +434,7 @@ fn get(pool: &Pool<Manager>) -> Result<PooledConnection<Manager>, Error> {
     pool.get().map_err(|e| {
         Error::storage(PgError {
             code: None,
+            kind: PgErrorKind::Connection,
             message: format!("no pooled connection: {e}"),
         })
     })

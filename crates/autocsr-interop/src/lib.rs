@@ -7,7 +7,7 @@
 mod cluster;
 mod search;
 
-pub use cluster::PrivateCluster;
+pub use cluster::{PrivateCluster, Tcp};
 pub use search::{Found, Needles};
 
 use std::ffi::OsStr;
