@@ -306,6 +306,8 @@ fn bad_vault_settings_are_clear_errors_with_their_exit_codes() {
         "postgresql://h:notaport/x",
         "sqlite:///tmp/x",
         "host=db dbname=x",
+        // An sslmode the store does not know (libpq's "allow" included).
+        "postgresql://h/x?sslmode=allow",
     ] {
         let mut m = Machine::with_hsm(&db, &hsm);
         m.env.push(("AUTOCSR_VAULT_URL".into(), url.into()));
@@ -341,6 +343,7 @@ fn bad_vault_settings_are_clear_errors_with_their_exit_codes() {
     run(&m, &[], 1, "did not answer within the connect timeout");
 
     // A schema from a newer version: refused, untouched.
+    let current = db.count("SELECT MAX(version)::bigint FROM autocsr.records_schema_version");
     db.client()
         .batch_execute("UPDATE autocsr.records_schema_version SET version = 99")
         .unwrap();
@@ -350,7 +353,9 @@ fn bad_vault_settings_are_clear_errors_with_their_exit_codes() {
         99
     );
     db.client()
-        .batch_execute("UPDATE autocsr.records_schema_version SET version = 1")
+        .batch_execute(&format!(
+            "UPDATE autocsr.records_schema_version SET version = {current}"
+        ))
         .unwrap();
 
     // A role that may not create the missing schema.

@@ -268,6 +268,22 @@ const KEY_SCHEMA: Schema = Schema {
     }],
 };
 
+/// Parses a connection string as the stores do, without connecting: the driver's
+/// [`Config`] of everything but `sslmode` and `sslrootcert` (which the stores apply
+/// themselves), after checking those. For describing a URL without its password.
+///
+/// # Errors
+/// [`Error::Storage`] ([`PgErrorKind::Config`]) for a malformed string or an unknown or
+/// repeated `sslmode`; without the `tls` feature also for a `sslmode` that needs TLS and
+/// for any `sslrootcert`. The message never quotes the string.
+pub fn parse_url(url: &str) -> Result<Config, Error> {
+    let (config_text, tls_params) = url_params::split_tls_params(url)?;
+    let config =
+        Config::from_str(&config_text).map_err(|_| config_err("malformed PostgreSQL URL"))?;
+    tls::check_mode(&tls_params)?;
+    Ok(config)
+}
+
 /// Connects, creates or migrates the schema, and builds the pool. The first connection is
 /// made directly so a wrong URL, password or database fails at once with its own error.
 fn connect(url: &str, options: &Options, schema: &Schema) -> Result<Pool<Manager>, Error> {

@@ -33,6 +33,20 @@ fn mode(params: &TlsParams) -> Result<Mode, Error> {
     }
 }
 
+const NEEDS_TLS: &str = "this sslmode or sslrootcert needs TLS: build autocsr-credential-postgres with its `tls` feature";
+
+/// Checks the `sslmode` (and, without the `tls` feature, that nothing asks for TLS).
+///
+/// # Errors
+/// As [`configure`], before reading any file.
+pub(crate) fn check_mode(params: &TlsParams) -> Result<(), Error> {
+    let mode = mode(params)?;
+    if !cfg!(feature = "tls") && (mode == Mode::Verified || params.root_cert.is_some()) {
+        return Err(config_err(NEEDS_TLS));
+    }
+    Ok(())
+}
+
 #[cfg(not(feature = "tls"))]
 pub(crate) type Connector = postgres::NoTls;
 
@@ -52,15 +66,15 @@ pub(crate) fn configure(
     params: &TlsParams,
     options: &Options,
 ) -> Result<Connector, Error> {
-    let needs_tls = "this sslmode or sslrootcert needs TLS: build autocsr-credential-postgres with its `tls` feature";
-    if params.root_cert.is_some() || options.tls_root_cert.is_some() {
-        return Err(config_err(needs_tls));
+    check_mode(params)?;
+    if options.tls_root_cert.is_some() {
+        return Err(config_err(NEEDS_TLS));
     }
     match mode(params)? {
         Mode::Plain => config.ssl_mode(SslMode::Disable),
         // The driver with no TLS connector stays in plaintext.
         Mode::Prefer => config.ssl_mode(SslMode::Prefer),
-        Mode::Verified => return Err(config_err(needs_tls)),
+        Mode::Verified => return Err(config_err(NEEDS_TLS)),
     };
     Ok(postgres::NoTls)
 }
