@@ -663,6 +663,20 @@ impl RecordStore for PostgresRecordStore {
     ) -> Result<Option<u64>, Error> {
         // A limit above every BIGINT is no limit: NULL.
         let max_count = i64::try_from(max_count).ok();
+        // Under a limit the count is a promise ("at most n reveals"): the commit waits for
+        // the WAL flush (the server's synchronous_commit, not touched), so a crash cannot
+        // hand a counted reveal out again. Without one it is bookkeeping, as in the SQLite
+        // store: this statement's own transaction commits with synchronous_commit = off
+        // (set_config's `true`: local to the transaction, so the pooled connection's next
+        // statement is durable again). A server crash may then lose the last moments'
+        // increments (at most about 3 x wal_writer_delay); never a record, a tombstone or a
+        // key, whose commits stay synchronous. RETURNING runs it only when a row changed,
+        // before the commit reads the setting.
+        let bookkeeping = if max_count.is_none() {
+            ", set_config('synchronous_commit', 'off', true)"
+        } else {
+            ""
+        };
         let mut client = get(&self.pool)?;
         // One statement: the row lock makes concurrent reveals queue, and each re-checks
         // the condition (the limit included) on the row as the one before left it.
@@ -673,7 +687,7 @@ impl RecordStore for PostgresRecordStore {
                          + CASE WHEN reveal_count < 9223372036854775807 THEN 1 ELSE 0 END
                      WHERE order_id = $1 AND state = {STATE_SEALED} AND expires_at > $2
                        AND ($3::bigint IS NULL OR reveal_count < $3::bigint)
-                     RETURNING reveal_count",
+                     RETURNING reveal_count{bookkeeping}",
                     self.table
                 ),
                 &[&order_id, &to_i64(now_ms)?, &max_count],
