@@ -13,9 +13,11 @@ use autocsr_credential::{
     Error, KeyStore, KeyWrapper, RecordStore, ReminderClaim, StoredKey, Vault,
 };
 use postgres::error::SqlState;
-use postgres::{Config, GenericClient};
-use r2d2_postgres::PostgresConnectionManager;
-use r2d2_postgres::r2d2::{Pool, PooledConnection};
+use std::collections::HashMap;
+
+use postgres::types::ToSql;
+use postgres::{Config, Statement};
+use r2d2_postgres::r2d2::{ManageConnection, Pool, PooledConnection};
 use zeroize::Zeroizing;
 
 mod tls;
@@ -200,7 +202,96 @@ fn check_schema(name: &str) -> Result<(), Error> {
     }
 }
 
-type Manager = PostgresConnectionManager<tls::Connector>;
+/// The pool's connections: r2d2_postgres's manager, plus the statements each connection
+/// has prepared, so a store call runs its statement in one round trip instead of two
+/// (prepare, then execute). A connection's statements die with it.
+struct Manager {
+    config: Config,
+    connector: tls::Connector,
+}
+
+/// A pooled connection and the statements prepared on it, by SQL text (each store has
+/// about ten, so the map stays small).
+struct Connection {
+    client: postgres::Client,
+    statements: HashMap<String, Statement>,
+}
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+impl Connection {
+    fn prepared(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql)?;
+        self.statements.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+
+    fn query(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Vec<postgres::Row>, postgres::Error> {
+        let statement = self.prepared(sql)?;
+        self.client.query(&statement, params)
+    }
+
+    fn query_opt(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Option<postgres::Row>, postgres::Error> {
+        let statement = self.prepared(sql)?;
+        self.client.query_opt(&statement, params)
+    }
+
+    fn query_one(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<postgres::Row, postgres::Error> {
+        let statement = self.prepared(sql)?;
+        self.client.query_one(&statement, params)
+    }
+
+    fn execute(&mut self, sql: &str, params: Params<'_>) -> Result<u64, postgres::Error> {
+        let statement = self.prepared(sql)?;
+        self.client.execute(&statement, params)
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = Connection;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<Connection, postgres::Error> {
+        #[cfg_attr(
+            not(feature = "tls"),
+            expect(
+                clippy::clone_on_copy,
+                reason = "NoTls is Copy, the rustls connector is not"
+            )
+        )]
+        let connector = self.connector.clone();
+        Ok(Connection {
+            client: self.config.connect(connector)?,
+            statements: HashMap::new(),
+        })
+    }
+
+    /// One round trip before every use: a restarted server's dead connections are found
+    /// here and replaced, instead of failing the caller's statement (the synchronous
+    /// driver notices a closed connection only when a call fails).
+    fn is_valid(&self, connection: &mut Connection) -> Result<(), postgres::Error> {
+        connection.client.simple_query("").map(|_| ())
+    }
+
+    fn has_broken(&self, connection: &mut Connection) -> bool {
+        connection.client.is_closed()
+    }
+}
 
 /// One versioned migration: the SQL that takes the schema from `version - 1` to `version`.
 /// `{s}` stands for the quoted schema name.
@@ -317,7 +408,7 @@ fn connect(url: &str, options: &Options, schema: &Schema) -> Result<Pool<Manager
         .max_size(options.max_connections)
         .min_idle(Some(0))
         .connection_timeout(options.connect_timeout)
-        .build_unchecked(Manager::new(config, connector)))
+        .build_unchecked(Manager { config, connector }))
 }
 
 /// Makes one connection, giving up after `timeout`. The driver's `connect_timeout` bounds
@@ -553,7 +644,7 @@ fn tombstone_columns(body: &RecordBody) -> Result<(i16, i64), Error> {
 /// concurrent purges share the work and delete each row exactly once, and no transaction
 /// grows with the table. Returns the `returning` column of every deleted row.
 fn purge_in_batches<T>(
-    client: &mut impl GenericClient,
+    client: &mut Connection,
     table: &str,
     key_column: &str,
     now_ms: u64,
@@ -718,7 +809,7 @@ impl RecordStore for PostgresRecordStore {
     fn purge_expired(&self, now_ms: u64) -> Result<Vec<String>, Error> {
         let mut client = get(&self.pool)?;
         purge_in_batches(
-            &mut *client,
+            &mut client,
             &self.table,
             "order_id",
             now_ms,
@@ -913,7 +1004,7 @@ impl KeyStore for PostgresKeyStore {
     fn destroy_expired(&self, now_ms: u64) -> Result<u64, Error> {
         let mut client = get(&self.pool)?;
         let destroyed = purge_in_batches(
-            &mut *client,
+            &mut client,
             &self.table,
             "key_id",
             now_ms,
@@ -948,4 +1039,42 @@ pub fn open_vault(
     let records = PostgresRecordStore::connect(records_url)?;
     let keys = PostgresKeyStore::connect(keys_url, KeyProtection::DestroyingWrapper)?;
     Ok(Vault::new(Arc::new(records), Arc::new(keys)).with_key_wrapper(wrapper))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use super::*;
+
+    /// A pooled connection prepares each statement once: the second call finds it in the
+    /// connection's cache and the server holds one prepared statement for it.
+    #[test]
+    fn a_pooled_connection_prepares_each_statement_once() {
+        let Some(url) = autocsr_interop::postgres_url() else {
+            return;
+        };
+        let (config_text, tls_params) = url_params::split_tls_params(&url).unwrap();
+        let mut config = Config::from_str(&config_text).unwrap();
+        let connector = tls::configure(&mut config, &tls_params, &Options::default()).unwrap();
+        let manager = Manager { config, connector };
+        let mut connection = manager.connect().unwrap();
+        let sql = "SELECT $1::bigint + 1";
+        for n in 0..3_i64 {
+            let row = connection.query_one(sql, &[&n]).unwrap();
+            assert_eq!(row.get::<_, i64>(0), n + 1);
+        }
+        assert_eq!(connection.statements.len(), 1);
+        let prepared: i64 = connection
+            .client
+            .query_one(
+                "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1",
+                &[&sql],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(prepared, 1);
+        manager.is_valid(&mut connection).unwrap();
+        assert!(!manager.has_broken(&mut connection));
+    }
 }
