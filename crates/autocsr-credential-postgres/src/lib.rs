@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use postgres::types::ToSql;
 use postgres::{Config, Statement};
-use r2d2_postgres::r2d2::{ManageConnection, Pool, PooledConnection};
+use r2d2::{ManageConnection, Pool, PooledConnection};
 use zeroize::Zeroizing;
 
 mod tls;
@@ -202,7 +202,7 @@ fn check_schema(name: &str) -> Result<(), Error> {
     }
 }
 
-/// The pool's connections: r2d2_postgres's manager, plus the statements each connection
+/// The pool's connections: what r2d2_postgres's manager does, plus the statements each connection
 /// has prepared, so a store call runs its statement in one round trip instead of two
 /// (prepare, then execute). A connection's statements die with it.
 struct Manager {
