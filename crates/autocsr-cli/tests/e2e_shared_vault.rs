@@ -743,3 +743,38 @@ fn an_order_whose_answer_was_lost_is_revoked_or_keeps_its_files() {
         0
     );
 }
+
+/// The vault URL's `sslmode=verify-full` and `sslrootcert` work through the command: the
+/// right CA opens the vault over TLS; another CA is a clear error (exit 1) naming the
+/// certificate problem, without the URL's password.
+#[test]
+fn a_vault_url_with_verify_full_uses_tls() {
+    let Some(cluster) = autocsr_interop::PrivateCluster::start_tcp(autocsr_interop::Tcp::Tls)
+    else {
+        return;
+    };
+    let url_with_ca = |ca: &Path| {
+        format!(
+            "{}&sslmode=verify-full&sslrootcert={}",
+            cluster
+                .tcp_url()
+                .unwrap()
+                .replacen("postgres@", &format!("postgres:{PASSWORD}@"), 1),
+            ca.display().to_string().replace('/', "%2F")
+        )
+    };
+    let good = Machine::with_env(vec![(
+        "AUTOCSR_VAULT_URL".into(),
+        url_with_ca(&cluster.tls_ca_file()),
+    )]);
+    // Tables created over TLS; the order does not exist (exit 4).
+    good.json(["--hazmat-raw-keys-in-postgres", "status", "ord_1"], 4);
+    let wrong = Machine::with_env(vec![(
+        "AUTOCSR_VAULT_URL".into(),
+        url_with_ca(&cluster.other_ca_file()),
+    )]);
+    let (_, output) = wrong.json(["--hazmat-raw-keys-in-postgres", "status", "ord_1"], 1);
+    let text = printed(&output);
+    assert!(text.contains("UnknownIssuer"), "{text}");
+    assert!(!text.contains(PASSWORD), "{text}");
+}

@@ -567,9 +567,14 @@ impl PostgresRecordStore {
     /// Connects to `url` (a `postgres://` URL or `key=value` string) and creates or
     /// migrates the record table in [`DEFAULT_SCHEMA`].
     ///
+    /// `sslmode` and `sslrootcert` in the URL choose TLS (feature `tls`; see the README):
+    /// every TLS connection verifies the server's certificate and name.
+    ///
     /// # Errors
-    /// [`Error::Storage`] for a malformed URL, a failed connection or login, or a database
-    /// error; [`Error::UnsupportedSchema`] for tables a newer version wrote.
+    /// [`Error::Storage`] (see [`PgError::kind`]) for a malformed URL or an unknown
+    /// `sslmode`, a failed TLS handshake or certificate check, a server without TLS where
+    /// the `sslmode` requires it, a failed connection or login, or a database error;
+    /// [`Error::UnsupportedSchema`] for tables a newer version wrote.
     pub fn connect(url: &str) -> Result<Self, Error> {
         Self::connect_with(url, &Options::default())
     }

@@ -1,5 +1,6 @@
-//! A private PostgreSQL cluster for one test: `initdb` into a temp dir, listening only on a
-//! Unix socket in that dir, so a test may restart or kill it without disturbing the shared
+//! A private PostgreSQL cluster for one test: `initdb` into a temp dir, listening on a Unix
+//! socket in that dir (and, from [`PrivateCluster::start_tcp`], on a free loopback port,
+//! with or without TLS), so a test may restart or kill it without disturbing the shared
 //! server of `.ci/start-postgres.sh` or other tests.
 
 use std::path::{Path, PathBuf};
