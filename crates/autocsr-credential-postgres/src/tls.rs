@@ -14,16 +14,20 @@ use crate::{Options, config_err};
 /// What the URL's `sslmode` asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
-    /// No `sslmode`, or `disable`: plaintext, as without the feature.
+    /// `disable`, or no `sslmode` and no `sslrootcert`: plaintext, as without the feature.
     Plain,
     /// TLS (verified) if the server offers it, else plaintext.
     Prefer,
-    /// `require`, `verify-ca`, `verify-full`: verified TLS or no connection.
+    /// `require`, `verify-ca`, `verify-full`, or no `sslmode` but an `sslrootcert`: verified
+    /// TLS or no connection.
     Verified,
 }
 
 fn mode(params: &TlsParams) -> Result<Mode, Error> {
     match params.mode.as_deref() {
+        // A CA given without a mode asks for TLS: silently staying in plaintext would be
+        // the surprise.
+        None if params.root_cert.is_some() => Ok(Mode::Verified),
         None | Some("disable") => Ok(Mode::Plain),
         Some("prefer") => Ok(Mode::Prefer),
         Some("require" | "verify-ca" | "verify-full") => Ok(Mode::Verified),
@@ -128,7 +132,12 @@ mod with_tls {
         params: &TlsParams,
         options: &Options,
     ) -> Result<Connector, Error> {
-        let mode = mode(params)?;
+        let mode = match mode(params)? {
+            Mode::Plain if params.mode.is_none() && options.tls_root_cert.is_some() => {
+                Mode::Verified
+            }
+            mode => mode,
+        };
         let roots = match mode {
             // Never used: the driver does not start TLS.
             Mode::Plain => RootCertStore::empty(),

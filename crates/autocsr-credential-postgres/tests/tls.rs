@@ -158,6 +158,13 @@ fn a_wrong_ca_a_wrong_name_or_no_tls_is_refused_with_a_typed_error() {
         );
         assert!(shown.contains("UnknownIssuer"), "{shown}");
     }
+    // A CA without an sslmode asks for verified TLS (not plaintext), in the URL or Options.
+    refused(&url_with(&cluster, &wrong_ca), None, PgErrorKind::Tls);
+    refused(
+        &url_with(&cluster, "connect_timeout=5"),
+        Some(&cluster.other_ca_file()),
+        PgErrorKind::Tls,
+    );
     // The same through Options, and the system store (which never holds the test CA).
     refused(
         &url_with(&cluster, "sslmode=require"),
@@ -214,9 +221,17 @@ fn a_server_without_tls_is_refused_unless_plaintext_is_allowed() {
     // sslmode never ask.
     let mut with_ca = options("plain");
     with_ca.tls_root_cert = Some(cluster.tls_ca_file());
-    for params in ["sslmode=prefer", "sslmode=disable", "connect_timeout=5"] {
+    for params in ["sslmode=prefer", "sslmode=disable"] {
         PostgresRecordStore::connect_with(&url_with(&cluster, params), &with_ca).unwrap();
     }
+    PostgresRecordStore::connect_with(&url_with(&cluster, "connect_timeout=5"), &options("plain"))
+        .unwrap();
+    // ... but a CA without an sslmode asks for TLS, which this server does not offer.
+    refused(
+        &url_with(&cluster, "connect_timeout=5"),
+        Some(&cluster.tls_ca_file()),
+        PgErrorKind::Tls,
+    );
 }
 
 #[test]
