@@ -5,8 +5,10 @@
 //! `cargo bench`) with `issue_many` and reports:
 //!
 //! - `issue_many` orders/s (batches of 10,000);
-//! - `reveal` p50/p99 over 20,000 random live orders, and again with the record store's
-//!   commits not waiting for the WAL flush (`synchronous_commit = off` for its database);
+//! - `reveal` p50/p99 over 20,000 random live orders without a reveal limit (the count's
+//!   commit does not wait for the WAL flush), alternating with 20,000 under a limit no
+//!   order reaches (a durable commit each), and again with every commit of the record
+//!   store not waiting (`synchronous_commit = off` for its database);
 //! - in the same run and cluster, the floors, one client each on pgbench's 1,000,000
 //!   accounts (scale 10): `pgbench -S` (single-row select by primary key), a single-row
 //!   `UPDATE` committed alone (what a reveal's counter commit costs at least), and the
