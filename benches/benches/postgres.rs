@@ -5,8 +5,10 @@
 //! `cargo bench`) with `issue_many` and reports:
 //!
 //! - `issue_many` orders/s (batches of 10,000);
-//! - `reveal` p50/p99 over 20,000 random live orders, and again with the record store's
-//!   commits not waiting for the WAL flush (`synchronous_commit = off` for its database);
+//! - `reveal` p50/p99 over 20,000 random live orders without a reveal limit (the count's
+//!   commit does not wait for the WAL flush), alternating with 20,000 under a limit no
+//!   order reaches (a durable commit each), and again with every commit of the record
+//!   store not waiting (`synchronous_commit = off` for its database);
 //! - in the same run and cluster, the floors, one client each on pgbench's 1,000,000
 //!   accounts (scale 10): `pgbench -S` (single-row select by primary key), a single-row
 //!   `UPDATE` committed alone (what a reveal's counter commit costs at least), and the
@@ -32,6 +34,7 @@
     reason = "benchmark setup and report"
 )]
 
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 use std::process::Command;
 use std::str::FromStr;
@@ -262,10 +265,16 @@ fn run(full: bool, hsm: bool) {
         PostgresKeyStore::connect_with(&url, protection, &options("bench_keys")).unwrap();
     let t0 = UNIX_EPOCH + Duration::from_secs(1_893_456_000 + 3600);
     let clock = Arc::new(ManualClock::new(t0).unwrap());
-    let mut vault =
-        Vault::new(Arc::new(record_store), Arc::new(key_store)).with_clock(clock.clone());
+    let (record_store, key_store) = (Arc::new(record_store), Arc::new(key_store));
+    let mut vault = Vault::new(record_store.clone(), key_store.clone()).with_clock(clock.clone());
+    // The same stores under a reveal limit no order reaches: each counted reveal is then a
+    // durable commit, as every reveal was before unlimited ones became bookkeeping.
+    let mut limited_vault = Vault::new(record_store, key_store)
+        .with_clock(clock.clone())
+        .with_reveal_limit(NonZeroU64::new(1_000_000_000).unwrap());
     if let Some(w) = &wrapper {
         vault = vault.with_key_wrapper(w.clone());
+        limited_vault = limited_vault.with_key_wrapper(w.clone());
     }
 
     // issue_many: every record expires one day out (one wrapping-key period).
@@ -326,8 +335,34 @@ fn run(full: bool, hsm: bool) {
         }
         p50_p99(reveals)
     };
-    let (reveal_p50, reveal_p99) = reveal_p50_p99(&vault);
-    println!("reveal ({REVEALS} random): p50 {reveal_p50:.0} µs, p99 {reveal_p99:.0} µs");
+    // Unlimited (the count's commit does not wait for the WAL flush) and limited (durable),
+    // alternating reveal by reveal so both see the same machine.
+    let (unlimited, limited) = {
+        let mut pair_rng = Rng(0x5851_f42d_4c95_7f2d);
+        let mut unlimited = Vec::with_capacity(REVEALS);
+        let mut limited = Vec::with_capacity(REVEALS);
+        for _ in 0..1_000 {
+            vault.reveal(&order_id(pair_rng.below(records))).unwrap();
+        }
+        for _ in 0..REVEALS {
+            for (vault, samples) in [(&vault, &mut unlimited), (&limited_vault, &mut limited)] {
+                let id = order_id(pair_rng.below(records));
+                let t = Instant::now();
+                let revealed = vault.reveal(&id).unwrap();
+                samples.push(t.elapsed());
+                std::hint::black_box(revealed);
+            }
+        }
+        (p50_p99(unlimited), p50_p99(limited))
+    };
+    let (reveal_p50, reveal_p99) = unlimited;
+    println!(
+        "reveal, no reveal limit ({REVEALS} random): p50 {reveal_p50:.0} µs, p99 {reveal_p99:.0} µs"
+    );
+    println!(
+        "reveal under a reveal limit, durable ({REVEALS} random, alternating with the above): p50 {:.0} µs, p99 {:.0} µs",
+        limited.0, limited.1
+    );
 
     // The floors, same cluster, same run, pgbench's 1,000,000 accounts (scale 10): a
     // single-row select by primary key (-S), and a single-row UPDATE committed alone (the

@@ -8,7 +8,6 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
 
 use autocsr::credential::{self, Vault};
@@ -174,9 +173,11 @@ impl Target {
         }
         // The parser's errors name an option at most, but the value is not shown either
         // way: a mistyped URL can put a password where an option name belongs.
-        let config = postgres::Config::from_str(text).map_err(|_| {
+        // The store's own parser: it also knows sslmode=verify-full and sslrootcert.
+        let config = autocsr_credential_postgres::parse_url(text).map_err(|err| {
             usage(format!(
-                "{setting} is not a valid PostgreSQL URL (postgresql://[user[:password]@][host][:port][/database][?param=value&...]; percent-encode special characters; the value is not shown)"
+                "{setting} is not a valid PostgreSQL URL (postgresql://[user[:password]@][host][:port][/database][?param=value&...]; percent-encode special characters; the value is not shown): {err}",
+                err = std::error::Error::source(&err).map_or_else(|| err.to_string(), ToString::to_string)
             ))
         })?;
         Ok(Target {

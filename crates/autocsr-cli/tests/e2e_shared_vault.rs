@@ -306,6 +306,8 @@ fn bad_vault_settings_are_clear_errors_with_their_exit_codes() {
         "postgresql://h:notaport/x",
         "sqlite:///tmp/x",
         "host=db dbname=x",
+        // An sslmode the store does not know (libpq's "allow" included).
+        "postgresql://h/x?sslmode=allow",
     ] {
         let mut m = Machine::with_hsm(&db, &hsm);
         m.env.push(("AUTOCSR_VAULT_URL".into(), url.into()));
@@ -341,6 +343,7 @@ fn bad_vault_settings_are_clear_errors_with_their_exit_codes() {
     run(&m, &[], 1, "did not answer within the connect timeout");
 
     // A schema from a newer version: refused, untouched.
+    let current = db.count("SELECT MAX(version)::bigint FROM autocsr.records_schema_version");
     db.client()
         .batch_execute("UPDATE autocsr.records_schema_version SET version = 99")
         .unwrap();
@@ -350,7 +353,9 @@ fn bad_vault_settings_are_clear_errors_with_their_exit_codes() {
         99
     );
     db.client()
-        .batch_execute("UPDATE autocsr.records_schema_version SET version = 1")
+        .batch_execute(&format!(
+            "UPDATE autocsr.records_schema_version SET version = {current}"
+        ))
         .unwrap();
 
     // A role that may not create the missing schema.
@@ -737,4 +742,39 @@ fn an_order_whose_answer_was_lost_is_revoked_or_keeps_its_files() {
         db.count("SELECT COUNT(*) FROM autocsr.records WHERE state = 0"),
         0
     );
+}
+
+/// The vault URL's `sslmode=verify-full` and `sslrootcert` work through the command: the
+/// right CA opens the vault over TLS; another CA is a clear error (exit 1) naming the
+/// certificate problem, without the URL's password.
+#[test]
+fn a_vault_url_with_verify_full_uses_tls() {
+    let Some(cluster) = autocsr_interop::PrivateCluster::start_tcp(autocsr_interop::Tcp::Tls)
+    else {
+        return;
+    };
+    let url_with_ca = |ca: &Path| {
+        format!(
+            "{}&sslmode=verify-full&sslrootcert={}",
+            cluster
+                .tcp_url()
+                .unwrap()
+                .replacen("postgres@", &format!("postgres:{PASSWORD}@"), 1),
+            ca.display().to_string().replace('/', "%2F")
+        )
+    };
+    let good = Machine::with_env(vec![(
+        "AUTOCSR_VAULT_URL".into(),
+        url_with_ca(&cluster.tls_ca_file()),
+    )]);
+    // Tables created over TLS; the order does not exist (exit 4).
+    good.json(["--hazmat-raw-keys-in-postgres", "status", "ord_1"], 4);
+    let wrong = Machine::with_env(vec![(
+        "AUTOCSR_VAULT_URL".into(),
+        url_with_ca(&cluster.other_ca_file()),
+    )]);
+    let (_, output) = wrong.json(["--hazmat-raw-keys-in-postgres", "status", "ord_1"], 1);
+    let text = printed(&output);
+    assert!(text.contains("UnknownIssuer"), "{text}");
+    assert!(!text.contains(PASSWORD), "{text}");
 }

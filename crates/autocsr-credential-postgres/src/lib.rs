@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,10 +13,15 @@ use autocsr_credential::{
     Error, KeyStore, KeyWrapper, RecordStore, ReminderClaim, StoredKey, Vault,
 };
 use postgres::error::SqlState;
-use postgres::{Config, GenericClient, NoTls};
-use r2d2_postgres::PostgresConnectionManager;
-use r2d2_postgres::r2d2::{Pool, PooledConnection};
+use std::collections::HashMap;
+
+use postgres::types::ToSql;
+use postgres::{Config, Statement};
+use r2d2::{ManageConnection, Pool, PooledConnection};
 use zeroize::Zeroizing;
+
+mod tls;
+mod url_params;
 
 /// The schema both stores use unless told otherwise.
 pub const DEFAULT_SCHEMA: &str = "autocsr";
@@ -40,6 +46,10 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// Rows one purge transaction deletes at most (at least 1; [`DEFAULT_PURGE_BATCH`]).
     pub purge_batch: i64,
+    /// The CA certificates (a PEM file) a TLS connection's server certificate must chain
+    /// to, instead of the system's CA store; an `sslrootcert=` in the URL wins. Needs the
+    /// `tls` feature (refused without it).
+    pub tls_root_cert: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -49,8 +59,26 @@ impl Default for Options {
             max_connections: 8,
             connect_timeout: Duration::from_secs(10),
             purge_batch: DEFAULT_PURGE_BATCH,
+            tls_root_cert: None,
         }
     }
+}
+
+/// What went wrong, coarsely, for callers that react differently (retry a connection,
+/// fix a certificate, fix the input).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PgErrorKind {
+    /// A bad URL or option, refused before any connection.
+    Config,
+    /// The TLS handshake failed: the server's certificate did not verify (unknown CA,
+    /// wrong host name, expired), the server does not offer TLS where the `sslmode` needs
+    /// it, or the CA file could not be used.
+    Tls,
+    /// The server could not be reached, closed the connection, or the pool had none.
+    Connection,
+    /// The server answered with an error (see [`PgError::code`]).
+    Database,
 }
 
 /// A database error without its DETAIL (which can quote row values): the SQLSTATE and the
@@ -59,7 +87,15 @@ impl Default for Options {
 pub struct PgError {
     /// The SQLSTATE, for database errors.
     pub code: Option<String>,
+    kind: PgErrorKind,
     message: String,
+}
+
+impl PgError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> PgErrorKind {
+        self.kind
+    }
 }
 
 impl core::fmt::Display for PgError {
@@ -77,6 +113,7 @@ fn pg_err(e: &postgres::Error) -> Error {
     let inner = match e.as_db_error() {
         Some(db) => PgError {
             code: Some(db.code().code().to_owned()),
+            kind: PgErrorKind::Database,
             message: db.message().to_owned(),
         },
         // The driver's own message says only "error connecting to server"; the reason
@@ -84,6 +121,11 @@ fn pg_err(e: &postgres::Error) -> Error {
         // error, which never holds the password.
         None => PgError {
             code: e.code().map(|c| c.code().to_owned()),
+            kind: if is_tls_failure(e) {
+                PgErrorKind::Tls
+            } else {
+                PgErrorKind::Connection
+            },
             message: with_sources(e),
         },
     };
@@ -102,6 +144,22 @@ fn with_sources(e: &postgres::Error) -> String {
     message
 }
 
+/// The driver's TLS errors: its own "error performing TLS handshake" (its only way to say
+/// so), or a rustls error anywhere in the source chain.
+fn is_tls_failure(e: &postgres::Error) -> bool {
+    if e.to_string() == "error performing TLS handshake" {
+        return true;
+    }
+    let mut next = std::error::Error::source(e);
+    while let Some(source) = next {
+        if tls::is_rustls_error(source) {
+            return true;
+        }
+        next = source.source();
+    }
+    false
+}
+
 fn db(e: postgres::Error) -> Error {
     pg_err(&e)
 }
@@ -113,6 +171,7 @@ fn is_unique_violation(e: &postgres::Error) -> bool {
 fn config_err(message: &str) -> Error {
     Error::storage(PgError {
         code: None,
+        kind: PgErrorKind::Config,
         message: message.to_owned(),
     })
 }
@@ -143,7 +202,96 @@ fn check_schema(name: &str) -> Result<(), Error> {
     }
 }
 
-type Manager = PostgresConnectionManager<NoTls>;
+/// The pool's connections: what r2d2_postgres's manager does, plus the statements each connection
+/// has prepared, so a store call runs its statement in one round trip instead of two
+/// (prepare, then execute). A connection's statements die with it.
+struct Manager {
+    config: Config,
+    connector: tls::Connector,
+}
+
+/// A pooled connection and the statements prepared on it, by SQL text (each store has
+/// about ten, so the map stays small).
+struct Connection {
+    client: postgres::Client,
+    statements: HashMap<String, Statement>,
+}
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+impl Connection {
+    fn prepared(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql)?;
+        self.statements.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+
+    fn query(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Vec<postgres::Row>, postgres::Error> {
+        let statement = self.prepared(sql)?;
+        self.client.query(&statement, params)
+    }
+
+    fn query_opt(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Option<postgres::Row>, postgres::Error> {
+        let statement = self.prepared(sql)?;
+        self.client.query_opt(&statement, params)
+    }
+
+    fn query_one(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<postgres::Row, postgres::Error> {
+        let statement = self.prepared(sql)?;
+        self.client.query_one(&statement, params)
+    }
+
+    fn execute(&mut self, sql: &str, params: Params<'_>) -> Result<u64, postgres::Error> {
+        let statement = self.prepared(sql)?;
+        self.client.execute(&statement, params)
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = Connection;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<Connection, postgres::Error> {
+        #[cfg_attr(
+            not(feature = "tls"),
+            expect(
+                clippy::clone_on_copy,
+                reason = "NoTls is Copy, the rustls connector is not"
+            )
+        )]
+        let connector = self.connector.clone();
+        Ok(Connection {
+            client: self.config.connect(connector)?,
+            statements: HashMap::new(),
+        })
+    }
+
+    /// One round trip before every use: a restarted server's dead connections are found
+    /// here and replaced, instead of failing the caller's statement (the synchronous
+    /// driver notices a closed connection only when a call fails).
+    fn is_valid(&self, connection: &mut Connection) -> Result<(), postgres::Error> {
+        connection.client.simple_query("").map(|_| ())
+    }
+
+    fn has_broken(&self, connection: &mut Connection) -> bool {
+        connection.client.is_closed()
+    }
+}
 
 /// One versioned migration: the SQL that takes the schema from `version - 1` to `version`.
 /// `{s}` stands for the quoted schema name.
@@ -211,6 +359,22 @@ const KEY_SCHEMA: Schema = Schema {
     }],
 };
 
+/// Parses a connection string as the stores do, without connecting: the driver's
+/// [`Config`] of everything but `sslmode` and `sslrootcert` (which the stores apply
+/// themselves), after checking those. For describing a URL without its password.
+///
+/// # Errors
+/// [`Error::Storage`] ([`PgErrorKind::Config`]) for a malformed string or an unknown or
+/// repeated `sslmode`; without the `tls` feature also for a `sslmode` that needs TLS and
+/// for any `sslrootcert`. The message never quotes the string.
+pub fn parse_url(url: &str) -> Result<Config, Error> {
+    let (config_text, tls_params) = url_params::split_tls_params(url)?;
+    let config =
+        Config::from_str(&config_text).map_err(|_| config_err("malformed PostgreSQL URL"))?;
+    tls::check_mode(&tls_params)?;
+    Ok(config)
+}
+
 /// Connects, creates or migrates the schema, and builds the pool. The first connection is
 /// made directly so a wrong URL, password or database fails at once with its own error.
 fn connect(url: &str, options: &Options, schema: &Schema) -> Result<Pool<Manager>, Error> {
@@ -221,7 +385,10 @@ fn connect(url: &str, options: &Options, schema: &Schema) -> Result<Pool<Manager
             "purge_batch and max_connections must be at least 1, connect_timeout more than zero",
         ));
     }
-    let mut config = Config::from_str(url).map_err(|_| config_err("malformed PostgreSQL URL"))?;
+    let (config_text, tls_params) = url_params::split_tls_params(url)?;
+    let mut config =
+        Config::from_str(&config_text).map_err(|_| config_err("malformed PostgreSQL URL"))?;
+    let connector = tls::configure(&mut config, &tls_params, options)?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(options.connect_timeout);
     }
@@ -231,7 +398,7 @@ fn connect(url: &str, options: &Options, schema: &Schema) -> Result<Pool<Manager
         .get_connect_timeout()
         .copied()
         .unwrap_or(options.connect_timeout);
-    let mut first = connect_within(&config, timeout)?;
+    let mut first = connect_within(&config, &connector, timeout)?;
     migrate(&mut first, &options.schema, schema)?;
     drop(first);
     // Unchecked: the first connection above already proved the URL; the pool connects on
@@ -241,20 +408,32 @@ fn connect(url: &str, options: &Options, schema: &Schema) -> Result<Pool<Manager
         .max_size(options.max_connections)
         .min_idle(Some(0))
         .connection_timeout(options.connect_timeout)
-        .build_unchecked(Manager::new(config, NoTls)))
+        .build_unchecked(Manager { config, connector }))
 }
 
 /// Makes one connection, giving up after `timeout`. The driver's `connect_timeout` bounds
 /// only the TCP or socket connect; a server (or proxy) that accepts and then never answers
 /// the startup would block the caller forever. The attempt runs on a thread of its own,
 /// which is left behind on timeout and ends when the server or the OS closes the socket.
-fn connect_within(config: &Config, timeout: Duration) -> Result<postgres::Client, Error> {
+#[cfg_attr(
+    not(feature = "tls"),
+    expect(
+        clippy::clone_on_copy,
+        reason = "NoTls is Copy, the rustls connector is not"
+    )
+)]
+fn connect_within(
+    config: &Config,
+    connector: &tls::Connector,
+    timeout: Duration,
+) -> Result<postgres::Client, Error> {
     let (tx, rx) = std::sync::mpsc::channel();
     let config = config.clone();
+    let connector = connector.clone();
     std::thread::Builder::new()
         .name("autocsr-pg-connect".to_owned())
         .spawn(move || {
-            let _ = tx.send(config.connect(NoTls));
+            let _ = tx.send(config.connect(connector));
         })
         .map_err(Error::storage)?;
     match rx.recv_timeout(timeout) {
@@ -362,6 +541,7 @@ fn get(pool: &Pool<Manager>) -> Result<PooledConnection<Manager>, Error> {
     pool.get().map_err(|e| {
         Error::storage(PgError {
             code: None,
+            kind: PgErrorKind::Connection,
             message: format!("no pooled connection: {e}"),
         })
     })
@@ -387,9 +567,14 @@ impl PostgresRecordStore {
     /// Connects to `url` (a `postgres://` URL or `key=value` string) and creates or
     /// migrates the record table in [`DEFAULT_SCHEMA`].
     ///
+    /// `sslmode` and `sslrootcert` in the URL choose TLS (feature `tls`; see the README):
+    /// every TLS connection verifies the server's certificate and name.
+    ///
     /// # Errors
-    /// [`Error::Storage`] for a malformed URL, a failed connection or login, or a database
-    /// error; [`Error::UnsupportedSchema`] for tables a newer version wrote.
+    /// [`Error::Storage`] (see [`PgError::kind`]) for a malformed URL or an unknown
+    /// `sslmode`, a failed TLS handshake or certificate check, a server without TLS where
+    /// the `sslmode` requires it, a failed connection or login, or a database error;
+    /// [`Error::UnsupportedSchema`] for tables a newer version wrote.
     pub fn connect(url: &str) -> Result<Self, Error> {
         Self::connect_with(url, &Options::default())
     }
@@ -464,7 +649,7 @@ fn tombstone_columns(body: &RecordBody) -> Result<(i16, i64), Error> {
 /// concurrent purges share the work and delete each row exactly once, and no transaction
 /// grows with the table. Returns the `returning` column of every deleted row.
 fn purge_in_batches<T>(
-    client: &mut impl GenericClient,
+    client: &mut Connection,
     table: &str,
     key_column: &str,
     now_ms: u64,
@@ -574,6 +759,20 @@ impl RecordStore for PostgresRecordStore {
     ) -> Result<Option<u64>, Error> {
         // A limit above every BIGINT is no limit: NULL.
         let max_count = i64::try_from(max_count).ok();
+        // Under a limit the count is a promise ("at most n reveals"): the commit waits for
+        // the WAL flush (the server's synchronous_commit, not touched), so a crash cannot
+        // hand a counted reveal out again. Without one it is bookkeeping, as in the SQLite
+        // store: this statement's own transaction commits with synchronous_commit = off
+        // (set_config's `true`: local to the transaction, so the pooled connection's next
+        // statement is durable again). A server crash may then lose the last moments'
+        // increments (at most about 3 x wal_writer_delay); never a record, a tombstone or a
+        // key, whose commits stay synchronous. RETURNING runs it only when a row changed,
+        // before the commit reads the setting.
+        let bookkeeping = if max_count.is_none() {
+            ", set_config('synchronous_commit', 'off', true)"
+        } else {
+            ""
+        };
         let mut client = get(&self.pool)?;
         // One statement: the row lock makes concurrent reveals queue, and each re-checks
         // the condition (the limit included) on the row as the one before left it.
@@ -584,7 +783,7 @@ impl RecordStore for PostgresRecordStore {
                          + CASE WHEN reveal_count < 9223372036854775807 THEN 1 ELSE 0 END
                      WHERE order_id = $1 AND state = {STATE_SEALED} AND expires_at > $2
                        AND ($3::bigint IS NULL OR reveal_count < $3::bigint)
-                     RETURNING reveal_count",
+                     RETURNING reveal_count{bookkeeping}",
                     self.table
                 ),
                 &[&order_id, &to_i64(now_ms)?, &max_count],
@@ -615,7 +814,7 @@ impl RecordStore for PostgresRecordStore {
     fn purge_expired(&self, now_ms: u64) -> Result<Vec<String>, Error> {
         let mut client = get(&self.pool)?;
         purge_in_batches(
-            &mut *client,
+            &mut client,
             &self.table,
             "order_id",
             now_ms,
@@ -810,7 +1009,7 @@ impl KeyStore for PostgresKeyStore {
     fn destroy_expired(&self, now_ms: u64) -> Result<u64, Error> {
         let mut client = get(&self.pool)?;
         let destroyed = purge_in_batches(
-            &mut *client,
+            &mut client,
             &self.table,
             "key_id",
             now_ms,
@@ -845,4 +1044,42 @@ pub fn open_vault(
     let records = PostgresRecordStore::connect(records_url)?;
     let keys = PostgresKeyStore::connect(keys_url, KeyProtection::DestroyingWrapper)?;
     Ok(Vault::new(Arc::new(records), Arc::new(keys)).with_key_wrapper(wrapper))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use super::*;
+
+    /// A pooled connection prepares each statement once: the second call finds it in the
+    /// connection's cache and the server holds one prepared statement for it.
+    #[test]
+    fn a_pooled_connection_prepares_each_statement_once() {
+        let Some(url) = autocsr_interop::postgres_url() else {
+            return;
+        };
+        let (config_text, tls_params) = url_params::split_tls_params(&url).unwrap();
+        let mut config = Config::from_str(&config_text).unwrap();
+        let connector = tls::configure(&mut config, &tls_params, &Options::default()).unwrap();
+        let manager = Manager { config, connector };
+        let mut connection = manager.connect().unwrap();
+        let sql = "SELECT $1::bigint + 1";
+        for n in 0..3_i64 {
+            let row = connection.query_one(sql, &[&n]).unwrap();
+            assert_eq!(row.get::<_, i64>(0), n + 1);
+        }
+        assert_eq!(connection.statements.len(), 1);
+        let prepared: i64 = connection
+            .client
+            .query_one(
+                "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1",
+                &[&sql],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(prepared, 1);
+        manager.is_valid(&mut connection).unwrap();
+        assert!(!manager.has_broken(&mut connection));
+    }
 }

@@ -1,5 +1,6 @@
-//! A private PostgreSQL cluster for one test: `initdb` into a temp dir, listening only on a
-//! Unix socket in that dir, so a test may restart or kill it without disturbing the shared
+//! A private PostgreSQL cluster for one test: `initdb` into a temp dir, listening on a Unix
+//! socket in that dir (and, from [`PrivateCluster::start_tcp`], on a free loopback port,
+//! with or without TLS), so a test may restart or kill it without disturbing the shared
 //! server of `.ci/start-postgres.sh` or other tests.
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,18 @@ pub struct PrivateCluster {
     url: String,
     /// `name=value` server settings given at every start, after the defaults.
     settings: Vec<String>,
+    /// The loopback TCP port, when it listens on 127.0.0.1 too.
+    tcp_port: Option<u16>,
+}
+
+/// What [`PrivateCluster::start_tcp`] sets up besides its socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tcp {
+    /// `ssl = on` with a certificate for `localhost` signed by a test CA
+    /// ([`PrivateCluster::tls_ca_file`]); `pg_hba.conf` accepts TCP only over TLS.
+    Tls,
+    /// `ssl = off`; `pg_hba.conf` accepts plaintext TCP.
+    Plain,
 }
 
 impl PrivateCluster {
@@ -62,6 +75,7 @@ impl PrivateCluster {
                 .iter()
                 .map(|(name, value)| format!("{name}={value}"))
                 .collect(),
+            tcp_port: None,
         };
         if as_postgres {
             let chown = Command::new("chown")
@@ -97,9 +111,81 @@ impl PrivateCluster {
         Some(cluster)
     }
 
-    /// The URL of its database `autocsr_test` (as superuser `postgres`, over the socket).
+    /// The URL of its database `autocsr_test` (as superuser `postgres`, over the socket;
+    /// with the TCP port in it after [`start_tcp`](Self::start_tcp), which also names the
+    /// socket).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// As [`start`](Self::start), also listening on `127.0.0.1` at a free port, with or
+    /// without TLS. It makes, with `openssl`, a test CA and a server key and certificate
+    /// for `localhost` (SAN `DNS:localhost` only) signed by it, plus a second, unrelated CA ([`other_ca_file`](Self::other_ca_file)). `None`, after the
+    /// [`missing`] notice, when PostgreSQL's server programs or `openssl` are missing.
+    ///
+    /// # Panics
+    /// As [`start`](Self::start); also when `openssl` fails.
+    pub fn start_tcp(tcp: Tcp) -> Option<PrivateCluster> {
+        let openssl = crate::Program::require("openssl")?;
+        let mut cluster = Self::start()?;
+        let port = free_port();
+        let dir = cluster.root.join("tls");
+        std::fs::create_dir(&dir).expect("create the TLS directory");
+        make_test_pki(&openssl, &dir);
+        if cluster.as_postgres {
+            let chown = Command::new("chown")
+                .args(["-R", "postgres:", &dir.display().to_string()])
+                .output()
+                .expect("run chown");
+            assert!(chown.status.success(), "chown failed: {chown:?}");
+        }
+        let hba = match tcp {
+            Tcp::Tls => {
+                for (name, file) in [
+                    ("ssl_cert_file", "server.crt"),
+                    ("ssl_key_file", "server.key"),
+                ] {
+                    cluster
+                        .settings
+                        .push(format!("{name}={}", dir.join(file).display()));
+                }
+                cluster.settings.push("ssl=on".to_owned());
+                "hostssl all all 127.0.0.1/32 trust\n"
+            }
+            Tcp::Plain => "host all all 127.0.0.1/32 trust\n",
+        };
+        std::fs::write(
+            cluster.root.join("data").join("pg_hba.conf"),
+            format!("local all all trust\nlocal replication all trust\n{hba}"),
+        )
+        .expect("write pg_hba.conf");
+        cluster.tcp_port = Some(port);
+        cluster.url = format!(
+            "postgresql://postgres@{}:{port}/autocsr_test",
+            cluster.root.display().to_string().replace('/', "%2F")
+        );
+        cluster.restart();
+        Some(cluster)
+    }
+
+    /// The URL of its database over loopback TCP (`host=localhost`, so TLS checks the
+    /// name `localhost`; `hostaddr=127.0.0.1`, so no resolver is asked), without any
+    /// `sslmode`. `None` unless started by [`start_tcp`](Self::start_tcp).
+    pub fn tcp_url(&self) -> Option<String> {
+        self.tcp_port.map(|port| {
+            format!("postgresql://postgres@localhost:{port}/autocsr_test?hostaddr=127.0.0.1")
+        })
+    }
+
+    /// The test CA's certificate (PEM) that signed the server's (used only with
+    /// [`Tcp::Tls`]), after [`start_tcp`](Self::start_tcp).
+    pub fn tls_ca_file(&self) -> PathBuf {
+        self.root.join("tls").join("ca.crt")
+    }
+
+    /// A second CA's certificate (PEM) that signed nothing the server has.
+    pub fn other_ca_file(&self) -> PathBuf {
+        self.root.join("tls").join("other-ca.crt")
     }
 
     /// Restarts the server (`pg_ctl restart -m fast`: every connection is terminated, the
@@ -174,6 +260,7 @@ impl PrivateCluster {
             bin: self.bin.clone(),
             as_postgres: self.as_postgres,
             settings: self.settings.clone(),
+            tcp_port: None,
         };
         if backup.as_postgres {
             let chown = Command::new("chown")
@@ -223,8 +310,14 @@ impl PrivateCluster {
     fn pg_ctl(&self, args: &[&str]) {
         let data = self.data_dir();
         let log = self.root.join("server.log").display().to_string();
+        // A TCP port also names the socket (`.s.PGSQL.<port>`): only a cluster without TCP
+        // keeps the default port, which its URL assumes.
+        let listen = match self.tcp_port {
+            Some(port) => format!("-c listen_addresses=127.0.0.1 -c port={port}"),
+            None => "-c listen_addresses=''".to_owned(),
+        };
         let mut socket_options = format!(
-            "-k {} -c listen_addresses='' -c max_connections=100 -c fsync=off",
+            "-k {} {listen} -c max_connections=100 -c fsync=off",
             self.root.display()
         );
         for setting in &self.settings {
@@ -294,6 +387,76 @@ fn server_bin() -> Option<PathBuf> {
     let initdb = crate::Program::find("initdb")?;
     let dir = initdb.command().get_program().to_owned();
     Path::new(&dir).parent().map(Path::to_path_buf)
+}
+
+/// A port nobody listens on at this moment (the OS picks it).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a loopback port")
+        .port()
+}
+
+/// A test CA (`ca.crt`), a server key and certificate for `localhost` signed by it
+/// (`server.key` mode 0600, `server.crt`), and an unrelated CA (`other-ca.crt`), in `dir`.
+fn make_test_pki(openssl: &crate::Program, dir: &Path) {
+    let path = |name: &str| dir.join(name).display().to_string();
+    for ca in ["ca", "other-ca"] {
+        openssl.run_ok([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN=AutoCSR test {ca}"),
+            "-keyout",
+            &path(&format!("{ca}.key")),
+            "-out",
+            &path(&format!("{ca}.crt")),
+        ]);
+    }
+    openssl.run_ok([
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        &path("server.key"),
+        "-out",
+        &path("server.csr"),
+    ]);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write the extensions file");
+    openssl.run_ok([
+        "x509",
+        "-req",
+        "-in",
+        &path("server.csr"),
+        "-CA",
+        &path("ca.crt"),
+        "-CAkey",
+        &path("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &path("server.ext"),
+        "-out",
+        &path("server.crt"),
+    ]);
+    set_mode(&dir.join("server.key"), 0o600);
 }
 
 fn is_root() -> bool {

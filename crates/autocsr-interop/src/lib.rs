@@ -11,7 +11,7 @@ mod search;
 
 #[cfg(feature = "browser")]
 pub use browser::Browser;
-pub use cluster::PrivateCluster;
+pub use cluster::{PrivateCluster, Tcp};
 pub use search::{Found, Needles};
 
 use std::ffi::OsStr;
