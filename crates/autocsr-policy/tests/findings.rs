@@ -176,6 +176,20 @@ fn csr_signature_invalid() {
     }
 }
 
+/// RSA moduli above the rsa crate's default verify limit (8192 bits) up to the largest the
+/// key rules accept (16384) are verified, not refused as `signature_invalid`; the flipped
+/// copy shows the signature really is checked.
+#[test]
+fn a_16384_bit_rsa_csr_verifies_and_its_flipped_copy_does_not() {
+    let pem = data("extra/good-rsa-16384.pem");
+    let report = check_csr(&pem);
+    clean(&report, ids::CSR_SIGNATURE_INVALID);
+    accepted(&report);
+    let (_, mut der) = der::pem::decode_vec(&pem).unwrap();
+    *der.last_mut().unwrap() ^= 1;
+    raises(&check_csr(&der), ids::CSR_SIGNATURE_INVALID);
+}
+
 #[test]
 fn csr_signature_algorithm_weak() {
     let report = csr("bad-csr-sha1-signature.pem");

@@ -204,6 +204,12 @@ pub(super) fn verify_signature(
     name
 }
 
+/// The longest RSA signature verified: one for the largest modulus the key rules accept
+/// (16384 bits). The rsa crate's default stops at 8192 bits, which refused valid CSRs for
+/// the moduli between as `signature_invalid`.
+const MAX_SIGNATURE_LEN: usize = 16384 / 8;
+const _: () = assert!(crate::weak::MAX_MODULUS_BITS == 8 * MAX_SIGNATURE_LEN as u64);
+
 fn verify_rsa(
     scheme: &Scheme,
     public: &rsa::PublicKey,
@@ -214,7 +220,9 @@ fn verify_rsa(
     const BAD: &str = "the self-signature does not verify with the CSR's public key";
     let ok = match scheme {
         Scheme::Pkcs1v15(hash) => {
-            let Ok(sig) = rsa::pkcs1v15::Signature::try_from(signature) else {
+            let Ok(sig) =
+                rsa::pkcs1v15::Signature::from_bytes_with_max_len(signature, MAX_SIGNATURE_LEN)
+            else {
                 return Err(BAD);
             };
             match hash {
@@ -231,7 +239,9 @@ fn verify_rsa(
             .is_ok()
         }
         Scheme::Pss { hash, salt_len } => {
-            let Ok(sig) = rsa::pss::Signature::try_from(signature) else {
+            let Ok(sig) =
+                rsa::pss::Signature::from_bytes_with_max_len(signature, MAX_SIGNATURE_LEN)
+            else {
                 return Err(BAD);
             };
             let salt = *salt_len;
