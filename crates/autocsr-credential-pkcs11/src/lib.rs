@@ -3,6 +3,7 @@
 //! record expiry times, destroyed (`C_DestroyObject`) once its period has ended. See the
 //! README for the period, the mechanism and what this does and does not promise.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
