@@ -475,8 +475,22 @@ fn run_role(role: &str) {
             format!("{other}-{i}"),
             format!("{other}-{}", i / 3 + 1),
         ] {
-            let started = ms(clock.now());
-            match vault.reveal(&target) {
+            // SoftHSM2 only: its processes share the token through files, read without a
+            // lock, so a process can index another's new wrapping key before its label is
+            // written and miss it for a moment (seen in about one run in three under
+            // load). A real HSM is one object store. A wrong key or a destroyed one stays
+            // an error through every retry, so the test still catches both.
+            let mut started = ms(clock.now());
+            let mut outcome = vault.reveal(&target);
+            for _ in 0..20 {
+                if !matches!(outcome, Err(Error::KeyWrap(_))) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(25));
+                started = ms(clock.now());
+                outcome = vault.reveal(&target);
+            }
+            match outcome {
                 Ok(revealed) => println!(
                     "REVEALED {target} {started} {} {} {}",
                     ms(revealed.expires_at),
