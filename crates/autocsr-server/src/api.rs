@@ -339,6 +339,22 @@ pub struct OrderStatus {
     pub archive_available: bool,
 }
 
+impl OrderStatus {
+    /// The answer for `order_id` from the vault's status: one mapping for every route.
+    fn new(order_id: String, status: &credential::Status, archive_available: bool) -> Self {
+        OrderStatus {
+            state: state_name(status.state).to_owned(),
+            created_at: rfc3339(status.created_at),
+            expires_at: rfc3339(status.expires_at),
+            expires_at_unix: unix_seconds(status.expires_at),
+            reveal_count: status.reveal_count,
+            reveal_limit_reached: status.reveal_limit_reached,
+            archive_available,
+            order_id,
+        }
+    }
+}
+
 /// A CSR to check.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -661,16 +677,8 @@ pub(crate) async fn get_order(
     .await
     .ok_or_else(ApiError::internal)?;
     let status = status.map_err(|err| ApiError::from_vault(&err, &order_id))?;
-    Ok(Json(OrderStatus {
-        state: state_name(status.state).to_owned(),
-        created_at: rfc3339(status.created_at),
-        expires_at: rfc3339(status.expires_at),
-        expires_at_unix: unix_seconds(status.expires_at),
-        reveal_count: status.reveal_count,
-        reveal_limit_reached: status.reveal_limit_reached,
-        archive_available: archive && status.state == CredentialState::Available,
-        order_id,
-    }))
+    let archive_available = archive && status.state == CredentialState::Available;
+    Ok(Json(OrderStatus::new(order_id, &status, archive_available)))
 }
 
 /// Revokes an order: its code is destroyed (no backup can reveal it afterwards) and its
@@ -710,16 +718,7 @@ pub(crate) async fn revoke_order(
     .ok_or_else(ApiError::internal)?;
     let status = outcome.map_err(|err| ApiError::from_vault(&err, &order_id))?;
     tracing::info!(order_id = %order_id, "order revoked");
-    Ok(Json(OrderStatus {
-        state: state_name(status.state).to_owned(),
-        created_at: rfc3339(status.created_at),
-        expires_at: rfc3339(status.expires_at),
-        expires_at_unix: unix_seconds(status.expires_at),
-        reveal_count: status.reveal_count,
-        reveal_limit_reached: status.reveal_limit_reached,
-        archive_available: false,
-        order_id,
-    }))
+    Ok(Json(OrderStatus::new(order_id, &status, false)))
 }
 
 /// The encrypted archive, while the order's code can still be revealed.

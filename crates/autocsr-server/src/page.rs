@@ -172,6 +172,24 @@ fn check_link(
 
 /// A POST from another site is refused (the browser says so in `Sec-Fetch-Site`); one
 /// without the header (older browsers, scripts) still needs the signed fields and token.
+/// The gate of every form POST (reveal, CSR check): not cross-site, a valid link, and the
+/// form token this server rendered for that link.
+fn check_form(
+    state: &Shared,
+    headers: &HeaderMap,
+    order_id: &str,
+    exp: &str,
+    sig: &str,
+    token: &str,
+) -> Result<LinkFields, PageError> {
+    refuse_cross_site(headers)?;
+    let link = check_link(state, order_id, exp, sig)?;
+    if !verify_form_token(&state.link_key, order_id, link.exp, token) {
+        return Err(INVALID_LINK);
+    }
+    Ok(link)
+}
+
 fn refuse_cross_site(headers: &HeaderMap) -> Result<(), PageError> {
     let cross = headers
         .get("sec-fetch-site")
@@ -262,11 +280,14 @@ pub(crate) async fn reveal(
     PageForm(form): PageForm<RevealForm>,
 ) -> Result<Response, PageError> {
     limit(&state, &state.reveal_limiter, &headers, peer)?;
-    refuse_cross_site(&headers)?;
-    let link = check_link(&state, &order_id, &form.exp, &form.sig)?;
-    if !verify_form_token(&state.link_key, &order_id, link.exp, &form.token) {
-        return Err(INVALID_LINK);
-    }
+    let link = check_form(
+        &state,
+        &headers,
+        &order_id,
+        &form.exp,
+        &form.sig,
+        &form.token,
+    )?;
     let worker = state.clone();
     let id = order_id.clone();
     let revealed = blocking(move || {
@@ -363,11 +384,14 @@ pub(crate) async fn check_csr(
     PageForm(form): PageForm<CheckForm>,
 ) -> Result<Response, PageError> {
     limit(&state, &state.page_limiter, &headers, peer)?;
-    refuse_cross_site(&headers)?;
-    let link = check_link(&state, &order_id, &form.exp, &form.sig)?;
-    if !verify_form_token(&state.link_key, &order_id, link.exp, &form.token) {
-        return Err(INVALID_LINK);
-    }
+    let link = check_form(
+        &state,
+        &headers,
+        &order_id,
+        &form.exp,
+        &form.sig,
+        &form.token,
+    )?;
     let worker = state.clone();
     let id = order_id.clone();
     let (report, status) = blocking(move || {
