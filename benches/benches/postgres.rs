@@ -59,10 +59,7 @@ const REVEALS: usize = 20_000;
 const HSM_OPS: usize = 5_000;
 
 fn module_path() -> PathBuf {
-    std::env::var_os("AUTOCSR_PKCS11_MODULE").map_or_else(
-        || PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"),
-        PathBuf::from,
-    )
+    autocsr_interop::softhsm_module()
 }
 
 fn softhsm_present() -> bool {
@@ -100,25 +97,8 @@ fn main() {
         // SoftHSM2 reads SOFTHSM2_CONF once, when the module is initialised: a fresh token
         // for this run, and this program again as a child process with it set.
         let dir = tempfile::tempdir().unwrap();
-        let tokens = dir.path().join("tokens");
-        std::fs::create_dir(&tokens).unwrap();
-        let conf = dir.path().join("softhsm2.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                tokens.display()
-            ),
-        )
-        .unwrap();
         let pin = "bench-pin-4711";
-        let init = Command::new("softhsm2-util")
-            .args(["--init-token", "--free", "--label", TOKEN])
-            .args(["--pin", pin, "--so-pin", "bench-so-0815"])
-            .env("SOFTHSM2_CONF", &conf)
-            .output()
-            .unwrap();
-        assert!(init.status.success(), "softhsm2-util --init-token failed");
+        let conf = autocsr_interop::init_softhsm_token(dir.path(), TOKEN, pin, "bench-so-0815");
         let status = Command::new(std::env::current_exe().unwrap())
             .args(&args)
             .env("SOFTHSM2_CONF", &conf)

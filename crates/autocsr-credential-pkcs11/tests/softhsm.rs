@@ -30,61 +30,19 @@ const PIN: &str = "4711-user";
 const SO_PIN: &str = "0815-so";
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
-fn module_path() -> PathBuf {
-    std::env::var_os("AUTOCSR_PKCS11_MODULE").map_or_else(
-        || PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"),
-        PathBuf::from,
-    )
-}
-
-fn softhsm_util_present() -> bool {
-    Command::new("softhsm2-util")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// Runs `body` against a freshly initialised token, in a child process of its own (see
 /// the module docs). `test` is the test's name, for the child's filter.
 fn with_token(test: &str, body: impl FnOnce(&Pkcs11Module)) {
     if std::env::var_os(CHILD_VAR).is_some() {
-        let module = Pkcs11Module::load(&module_path()).unwrap();
+        let module = Pkcs11Module::load(&autocsr_interop::softhsm_module()).unwrap();
         body(&module);
         return;
     }
-    if !softhsm_util_present() || !module_path().exists() {
-        autocsr_interop::missing(
-            &format!(
-                "SoftHSM2 is not installed (softhsm2-util and {})",
-                module_path().display()
-            ),
-            "apt-get install softhsm2",
-        );
+    if !autocsr_interop::softhsm_available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let tokens = dir.path().join("tokens");
-    std::fs::create_dir(&tokens).unwrap();
-    let conf = dir.path().join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
-    let init = Command::new("softhsm2-util")
-        .args(["--init-token", "--free", "--label", TOKEN])
-        .args(["--pin", PIN, "--so-pin", SO_PIN])
-        .env("SOFTHSM2_CONF", &conf)
-        .output()
-        .unwrap();
-    assert!(
-        init.status.success(),
-        "softhsm2-util --init-token failed: {}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    let conf = autocsr_interop::init_softhsm_token(dir.path(), TOKEN, PIN, SO_PIN);
     let out = Command::new(std::env::current_exe().unwrap())
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env("SOFTHSM2_CONF", &conf)
@@ -345,7 +303,7 @@ fn a_wrapping_key_is_sensitive_and_never_extractable() {
 
             // A second session of our own, logged in with the PIN, cannot read its value.
             use cryptoki::object::{Attribute, AttributeType};
-            let ctx = cryptoki::context::Pkcs11::new(module_path()).unwrap();
+            let ctx = cryptoki::context::Pkcs11::new(autocsr_interop::softhsm_module()).unwrap();
             let slot = ctx
                 .get_slots_with_initialized_token()
                 .unwrap()
@@ -436,7 +394,7 @@ fn a_lost_session_is_reopened_on_the_next_call() {
         let expiry = ms(start());
         let blob = wrapper.wrap(&id, expiry, &[9; 32]).unwrap();
         // The HSM "restarts": every session and login of this process is gone.
-        let ctx = cryptoki::context::Pkcs11::new(module_path()).unwrap();
+        let ctx = cryptoki::context::Pkcs11::new(autocsr_interop::softhsm_module()).unwrap();
         ctx.clone().finalize().unwrap();
         ctx.initialize(cryptoki::context::CInitializeArgs::new(
             cryptoki::context::CInitializeFlags::OS_LOCKING_OK,
@@ -499,7 +457,7 @@ fn two_keys_for_one_period_both_unwrap_and_both_are_destroyed() {
 
             // Another server created the same period's key at the same moment and wrapped
             // a record key under it (the blob format, written out here on purpose).
-            let (_ctx, session) = own_session(&module_path());
+            let (_ctx, session) = own_session(&autocsr_interop::softhsm_module());
             let other = session
                 .generate_key(
                     &Mechanism::AesKeyGen,
@@ -836,7 +794,7 @@ fn token_dir() -> PathBuf {
 /// The HSM restarts (every session and login of this process gone), from another handle
 /// on the module; `Err` if it cannot come up (no token store).
 fn restart_hsm() -> Result<(), cryptoki::error::Error> {
-    let ctx = cryptoki::context::Pkcs11::new(module_path()).unwrap();
+    let ctx = cryptoki::context::Pkcs11::new(autocsr_interop::softhsm_module()).unwrap();
     let _ = ctx.clone().finalize();
     ctx.initialize(cryptoki::context::CInitializeArgs::new(
         cryptoki::context::CInitializeFlags::OS_LOCKING_OK,

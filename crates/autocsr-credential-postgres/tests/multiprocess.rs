@@ -111,10 +111,7 @@ fn hsm_mode() -> bool {
 }
 
 fn module_path() -> std::path::PathBuf {
-    std::env::var_os("AUTOCSR_PKCS11_MODULE").map_or_else(
-        || "/usr/lib/softhsm/libsofthsm2.so".into(),
-        std::path::PathBuf::from,
-    )
+    autocsr_interop::softhsm_module()
 }
 
 /// This process's wrapper on the shared SoftHSM2 token (one per process, as a server
@@ -166,34 +163,12 @@ fn two_servers_and_a_purger_share_one_vault_and_one_hsm() {
     let Some(url) = autocsr_interop::postgres_url() else {
         return;
     };
-    let softhsm_present = Command::new("softhsm2-util")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !softhsm_present || !module_path().exists() {
-        autocsr_interop::missing("SoftHSM2 is not installed", "apt-get install softhsm2");
+    if !autocsr_interop::softhsm_available() {
         return;
     }
     let dir = std::env::temp_dir().join(format!("mp-hsm-{}", std::process::id()));
-    let tokens = dir.join("tokens");
-    std::fs::create_dir_all(&tokens).unwrap();
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
     let pin = "1357-user";
-    let init = Command::new("softhsm2-util")
-        .args(["--init-token", "--free", "--label", HSM_TOKEN])
-        .args(["--pin", pin, "--so-pin", "2468-so"])
-        .env("SOFTHSM2_CONF", &conf)
-        .output()
-        .unwrap();
-    assert!(init.status.success(), "{init:?}");
+    let conf = autocsr_interop::init_softhsm_token(&dir, HSM_TOKEN, pin, "2468-so");
     // SoftHSM2 reads its configuration once per process: the orchestrating process is a
     // child too, and every role inherits the token.
     let out = Command::new(std::env::current_exe().unwrap())

@@ -8,11 +8,13 @@
 mod browser;
 mod cluster;
 mod search;
+mod softhsm;
 
 #[cfg(feature = "browser")]
 pub use browser::Browser;
 pub use cluster::{PrivateCluster, Tcp};
 pub use search::{Found, Needles};
+pub use softhsm::{init_softhsm_token, softhsm_available, softhsm_module};
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

@@ -26,46 +26,10 @@ const PIN: &str = "2718-user-pin";
 /// A SoftHSM2 token initialised in `dir`: (SOFTHSM2_CONF, PIN file), or `None` after the
 /// skip notice.
 fn softhsm(dir: &Path) -> Option<(PathBuf, PathBuf)> {
-    let module = Path::new("/usr/lib/softhsm/libsofthsm2.so");
-    let util = autocsr_interop::Program::require("softhsm2-util")?;
-    if !module.exists() {
-        autocsr_interop::missing(
-            "SoftHSM2's module is not installed",
-            "apt-get install softhsm2",
-        );
+    if !autocsr_interop::softhsm_available() {
         return None;
     }
-    let tokens = dir.join("hsm-tokens");
-    std::fs::create_dir(&tokens).unwrap();
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
-    let init = util
-        .command()
-        .args([
-            "--init-token",
-            "--free",
-            "--label",
-            HSM_TOKEN,
-            "--pin",
-            PIN,
-            "--so-pin",
-            "3141-so-pin",
-        ])
-        .env("SOFTHSM2_CONF", &conf)
-        .output()
-        .unwrap();
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    let conf = autocsr_interop::init_softhsm_token(&dir.join("hsm"), HSM_TOKEN, PIN, "3141-so-pin");
     let pin = dir.join("pin");
     private_file(&pin, &format!("{PIN}\n"));
     Some((conf, pin))
@@ -163,9 +127,10 @@ fn two_servers_share_a_postgres_vault_with_hsm_wrapped_keys() {
     let Some((conf, pin)) = softhsm(dir.path()) else {
         return;
     };
+    let module = autocsr_interop::softhsm_module();
     let extra = [
         "--hsm-module",
-        "/usr/lib/softhsm/libsofthsm2.so",
+        module.to_str().unwrap(),
         "--hsm-token",
         HSM_TOKEN,
         "--hsm-pin-file",

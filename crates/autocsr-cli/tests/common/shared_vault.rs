@@ -24,10 +24,7 @@ pub const PIN: &str = "2718-user-pin";
 const SO_PIN: &str = "3141-so-pin";
 
 pub fn module_path() -> PathBuf {
-    std::env::var_os("AUTOCSR_PKCS11_MODULE").map_or_else(
-        || PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"),
-        PathBuf::from,
-    )
+    autocsr_interop::softhsm_module()
 }
 
 /// An admin connection to `url`.
@@ -122,43 +119,11 @@ impl Hsm {
     /// `None` (after `SKIPPED:`, or a failure under `AUTOCSR_REQUIRE_INTEROP=1`) without
     /// SoftHSM2.
     pub fn init() -> Option<Hsm> {
-        let util_present = Command::new("softhsm2-util")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !util_present || !module_path().exists() {
-            autocsr_interop::missing(
-                &format!(
-                    "SoftHSM2 is not installed (softhsm2-util and {})",
-                    module_path().display()
-                ),
-                "apt-get install softhsm2",
-            );
+        if !autocsr_interop::softhsm_available() {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
-        let tokens = dir.path().join("tokens");
-        std::fs::create_dir(&tokens).unwrap();
-        let conf = dir.path().join("softhsm2.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                tokens.display()
-            ),
-        )
-        .unwrap();
-        let init = Command::new("softhsm2-util")
-            .args(["--init-token", "--free", "--label", TOKEN])
-            .args(["--pin", PIN, "--so-pin", SO_PIN])
-            .env("SOFTHSM2_CONF", &conf)
-            .output()
-            .unwrap();
-        assert!(
-            init.status.success(),
-            "softhsm2-util --init-token failed: {}",
-            String::from_utf8_lossy(&init.stderr)
-        );
+        let conf = autocsr_interop::init_softhsm_token(dir.path(), TOKEN, PIN, SO_PIN);
         let pin_file = dir.path().join("pin");
         std::fs::write(&pin_file, format!("{PIN}\n")).unwrap();
         std::fs::set_permissions(&pin_file, std::fs::Permissions::from_mode(0o600)).unwrap();
