@@ -559,7 +559,7 @@ def render_scaling(data):
         _, ref_words = growth(ref_series, "bits", "cpu_ms")
         out.append("")
         out.append(f"Growth in CPU time between the two largest moduli: ours {ours_words}, "
-                   f"openssl {ref_words} (both are mostly process start-up at these sizes).")
+                   f"openssl {ref_words} (below 16384 bits both are mostly process start-up).")
     return "\n".join(out)
 
 
@@ -570,7 +570,10 @@ def render_machine(data):
             f"the start of the run. References: {machine.get('openssl', '?')}; "
             f"{machine.get('sevenzip', '?')}. Ours: release build, {machine.get('rustc', '?')}. "
             f"Run: {machine.get('date', '?')}, `python3 benches/compare/all.py"
-            f"{' --quick' if machine.get('quick') else ''}`.")
+            f"{' --quick' if machine.get('quick') else ''}`."
+            + "".join(f" Re-run alone since: {', '.join(run['sections'])} at {run['date']}, "
+                      f"load average {run['load_start']} at its start."
+                      for run in data.get("partial_runs", [])))
 
 
 def write_plots(data):
@@ -685,7 +688,16 @@ def main():
     if args.only and os.path.exists(DATA):
         with open(DATA) as handle:
             data = json.load(handle)
-    data["machine"] = machine_facts(args.quick)
+    # A partial run keeps the full run's machine line and records its own beside it, so
+    # the page never dates the whole comparison by the one section re-run last.
+    facts = machine_facts(args.quick)
+    if args.only:
+        data["partial_runs"] = [run for run in data.get("partial_runs", [])
+                                if not set(run["sections"]) <= set(sections)]
+        data["partial_runs"].append({"sections": sections, **facts})
+    else:
+        data.pop("partial_runs", None)
+        data["machine"] = facts
     with tempfile.TemporaryDirectory(prefix="autocsr-compare-") as scratch:
         bench = Bench(args, scratch)
         for name in sections:
@@ -694,8 +706,8 @@ def main():
             result = function(bench)
             key = "points" if name.startswith("scale-") else "rows"
             data[name] = {key: result}
-    data["machine"]["load_end"] = " ".join(f"{v:.1f}" for v in os.getloadavg())
-    print(f"load average at the end: {data['machine']['load_end']}")
+    facts["load_end"] = " ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"load average at the end: {facts['load_end']}")
     if args.no_write:
         return
     os.makedirs(IMG, exist_ok=True)
