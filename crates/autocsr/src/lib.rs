@@ -8,6 +8,7 @@ mod error;
 mod order_id;
 mod pipeline;
 mod readme;
+mod settle;
 pub mod steps;
 
 pub use error::Error;
@@ -17,6 +18,7 @@ pub use pipeline::{
     SealedOrder, check_order_id, check_reveal_window,
 };
 pub use readme::{CSR_ENTRY, KEY_ENTRY, README_ENTRY};
+pub use settle::Settled;
 
 /// The core crates, re-exported so a host needs one dependency and gets matching versions.
 pub use autocsr_archive as archive;
