@@ -26,6 +26,7 @@ mod webhook;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -66,6 +67,37 @@ pub async fn serve<S>(settings: Settings, shutdown: S) -> Result<(), Error>
 where
     S: Future<Output = ()> + Send + 'static,
 {
+    serve_opening(settings, vault::open, shutdown).await
+}
+
+/// As [`serve`], over `vault` instead of the one `settings.vault` names (which is
+/// ignored). A test hook, so that tests can put a vault over stores that fail on purpose
+/// (a record committed and its answer lost) behind the real routes; not a stable API.
+///
+/// # Errors
+/// As [`serve`].
+#[doc(hidden)]
+pub async fn serve_with_vault<S>(
+    settings: Settings,
+    vault: autocsr::credential::Vault,
+    shutdown: S,
+) -> Result<(), Error>
+where
+    S: Future<Output = ()> + Send + 'static,
+{
+    serve_opening(
+        settings,
+        move |_: &VaultSettings, _: &Path| Ok(vault),
+        shutdown,
+    )
+    .await
+}
+
+async fn serve_opening<S, O>(settings: Settings, open_vault: O, shutdown: S) -> Result<(), Error>
+where
+    S: Future<Output = ()> + Send + 'static,
+    O: FnOnce(&VaultSettings, &Path) -> Result<autocsr::credential::Vault, Error> + Send + 'static,
+{
     let webhook = settings
         .webhook
         .map(|hook| {
@@ -94,7 +126,7 @@ where
     // own runtime, so it is opened (and, at the end, dropped) on the blocking pool, like
     // every vault call, and must not be dropped on the way out of an error here.
     let (vault_settings, data_dir) = (settings.vault, settings.data_dir.clone());
-    let mut vault = tokio::task::spawn_blocking(move || vault::open(&vault_settings, &data_dir))
+    let mut vault = tokio::task::spawn_blocking(move || open_vault(&vault_settings, &data_dir))
         .await
         .map_err(|_| Error::InvalidSetting("opening the vault panicked".to_owned()))??;
     if let Some(limit) = settings.max_reveals {
