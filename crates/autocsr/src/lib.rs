@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
@@ -9,6 +10,8 @@ mod order_id;
 mod pipeline;
 mod readme;
 mod settle;
+#[cfg(feature = "shared-vault")]
+pub mod shared_vault;
 pub mod steps;
 
 pub use error::Error;
