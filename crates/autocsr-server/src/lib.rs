@@ -29,6 +29,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use autocsr::shared_vault::VaultChoice;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -37,7 +38,7 @@ pub use api::{
     OrderCreated, OrderStatus,
 };
 pub use archive_store::{ArchiveStore, STALE_STAGING};
-pub use config::{Cli, Command, HsmSettings, ServeArgs, Settings, SignLinkArgs, VaultSettings};
+pub use config::{Cli, Command, ServeArgs, Settings, SignLinkArgs};
 pub use error::Error;
 pub use http::CONTENT_SECURITY_POLICY;
 pub use jobs::{ORPHAN_GRACE, REMINDER_LEASE};
@@ -61,7 +62,7 @@ use crate::state::AppState;
 /// the background jobs after their current run, and returns.
 ///
 /// # Errors
-/// [`Error::Vault`], [`Error::Io`] (the archive directory), [`Error::Listen`],
+/// [`Error::Vault`], [`Error::OpenVault`], [`Error::Io`] (the archive directory), [`Error::Listen`],
 /// [`Error::Serve`], [`Error::InvalidSetting`].
 pub async fn serve<S>(settings: Settings, shutdown: S) -> Result<(), Error>
 where
@@ -87,7 +88,7 @@ where
 {
     serve_opening(
         settings,
-        move |_: &VaultSettings, _: &Path| Ok(vault),
+        move |_: &VaultChoice, _: &Path| Ok(vault),
         shutdown,
     )
     .await
@@ -96,7 +97,7 @@ where
 async fn serve_opening<S, O>(settings: Settings, open_vault: O, shutdown: S) -> Result<(), Error>
 where
     S: Future<Output = ()> + Send + 'static,
-    O: FnOnce(&VaultSettings, &Path) -> Result<autocsr::credential::Vault, Error> + Send + 'static,
+    O: FnOnce(&VaultChoice, &Path) -> Result<autocsr::credential::Vault, Error> + Send + 'static,
 {
     let webhook = settings
         .webhook
