@@ -350,6 +350,15 @@ pub enum OpenError {
         /// Its permission bits.
         mode: u32,
     },
+    /// The PIN file is not a regular file (a directory, a FIFO, a device such as
+    /// `/dev/zero`), or is larger than any PIN ([`MAX_PIN_FILE`] bytes).
+    #[error("the HSM PIN file {} {reason}", shown(.path))]
+    PinFileUnusable {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it (never a quote of its content).
+        reason: &'static str,
+    },
     /// The PIN file is unreadable, not UTF-8 or empty.
     #[error(
         "could not read the HSM PIN from {} (it must hold the PIN, UTF-8, not empty)",
@@ -459,7 +468,9 @@ impl OpenError {
             | OpenError::PinRefused { source, .. }
             | OpenError::Token { source, .. }
             | OpenError::Store { source, .. } => Some(Box::new(source)),
-            OpenError::PinFileOpenToOthers { .. } | OpenError::NewerSchema { .. } => None,
+            OpenError::PinFileOpenToOthers { .. }
+            | OpenError::PinFileUnusable { .. }
+            | OpenError::NewerSchema { .. } => None,
         }
     }
 }
@@ -534,13 +545,16 @@ fn store_error(what: &'static str, target: &Target, err: VaultError) -> OpenErro
     }
 }
 
+/// The largest PIN file read (the server's limit for every secret file).
+pub const MAX_PIN_FILE: u64 = 1 << 20;
+
 impl PinSource {
-    /// Reads the PIN: from a file only after checking that no one but its owner may read
-    /// or change it.
+    /// Reads the PIN: from a file only after checking that it is a regular file of at
+    /// most [`MAX_PIN_FILE`] bytes that no one but its owner may read or change.
     ///
     /// # Errors
-    /// [`OpenError::PinFileUnreadable`], [`OpenError::PinFileOpenToOthers`],
-    /// [`OpenError::PinFile`], [`OpenError::PinEnv`].
+    /// [`OpenError::PinFileUnreadable`], [`OpenError::PinFileUnusable`],
+    /// [`OpenError::PinFileOpenToOthers`], [`OpenError::PinFile`], [`OpenError::PinEnv`].
     pub fn read(&self) -> Result<Pin, OpenError> {
         match self {
             PinSource::File(path) => {
@@ -563,11 +577,23 @@ fn check_pin_file(path: &Path) -> Result<(), OpenError> {
         path: path.to_owned(),
         source,
     })?;
+    if !meta.is_file() {
+        return Err(OpenError::PinFileUnusable {
+            path: path.to_owned(),
+            reason: "is not a regular file",
+        });
+    }
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(OpenError::PinFileOpenToOthers {
             path: path.to_owned(),
             mode,
+        });
+    }
+    if meta.len() > MAX_PIN_FILE {
+        return Err(OpenError::PinFileUnusable {
+            path: path.to_owned(),
+            reason: "is larger than 1 MiB",
         });
     }
     Ok(())
@@ -829,6 +855,18 @@ mod tests {
                 assert!(err.to_string().contains("chmod 600"), "{err}");
             }
         }
+        for unusable in [dir.path().to_owned(), PathBuf::from("/dev/zero")] {
+            let err = PinSource::File(unusable.clone()).read().unwrap_err();
+            assert!(
+                matches!(err, OpenError::PinFileUnusable { .. }),
+                "{unusable:?}: {err:?}"
+            );
+        }
+        let large = dir.path().join("large");
+        fs::write(&large, vec![b'1'; (1 << 20) + 1]).unwrap();
+        fs::set_permissions(&large, fs::Permissions::from_mode(0o600)).unwrap();
+        let err = PinSource::File(large).read().unwrap_err();
+        assert!(matches!(err, OpenError::PinFileUnusable { .. }), "{err:?}");
         let missing = PinSource::File(dir.path().join("missing"))
             .read()
             .unwrap_err();
