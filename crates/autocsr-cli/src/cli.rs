@@ -91,9 +91,9 @@ pub(crate) struct VaultArgs {
 pub(crate) struct SecretUrl(SecretString);
 
 impl SecretUrl {
-    pub(crate) fn expose(&self) -> &str {
-        use secrecy::ExposeSecret as _;
-        self.0.expose_secret()
+    /// A copy for the shared vault settings (still a secrecy type).
+    pub(crate) fn secret(&self) -> SecretString {
+        self.0.clone()
     }
 }
 

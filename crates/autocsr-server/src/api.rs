@@ -6,7 +6,7 @@ use autocsr::archive::ArchiveFormat;
 use autocsr::credential::{self, CredentialState};
 use autocsr::keygen::KeyAlgorithm;
 use autocsr::policy::Severity;
-use autocsr::{OrderId, OrderRequest};
+use autocsr::{OrderId, OrderRequest, Settled};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Path, Request, State};
@@ -517,7 +517,7 @@ fn run_order(
     let order = match pipeline.store(sealed) {
         Ok(order) => order,
         Err(err) => {
-            return Err(match settle_failed_store(state, &err, order_id) {
+            return Err(match pipeline.settle_failed_store(&err, order_id) {
                 Settled::NothingStored => order_error(err, order_id),
                 Settled::Revoked => {
                     tracing::error!(order_id, error = %err, "the vault stored the code but its answer was lost; revoked");
@@ -561,39 +561,6 @@ fn run_order(
         csr_pem: order.csr_pem().to_owned(),
         warnings,
     })
-}
-
-enum Settled {
-    NothingStored,
-    Revoked,
-    Unknown,
-}
-
-/// A storage error from `store` does not prove that nothing was stored (as in `autocsr
-/// order`): revoking settles it. `NotFound`: nothing was stored; `Ok`, `Revoked` or
-/// `Expired`: it was, and its code is destroyed now; anything else: unknown. Refusals
-/// (`AlreadyExists`: the id is taken) are not touched.
-fn settle_failed_store(
-    state: &crate::state::AppState,
-    err: &autocsr::Error,
-    order_id: &str,
-) -> Settled {
-    let autocsr::Error::Store(inner) = err else {
-        return Settled::NothingStored;
-    };
-    if !matches!(
-        inner.downcast_ref::<credential::Error>(),
-        Some(credential::Error::Storage(_))
-    ) {
-        return Settled::NothingStored;
-    }
-    match state.pipeline.vault().revoke(order_id) {
-        Err(credential::Error::NotFound) => Settled::NothingStored,
-        Ok(()) | Err(credential::Error::Revoked | credential::Error::Expired { .. }) => {
-            Settled::Revoked
-        }
-        Err(_) => Settled::Unknown,
-    }
 }
 
 fn conflict(order_id: &str) -> ApiError {

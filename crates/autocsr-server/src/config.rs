@@ -8,6 +8,7 @@ use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use autocsr::shared_vault::{VaultChoice, VaultFlags};
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 
@@ -104,9 +105,15 @@ pub struct ServeArgs {
     #[arg(long, env = "AUTOCSR_HSM_TOKEN")]
     pub hsm_token: Option<String>,
 
-    /// A file holding the token's user PIN (mode 0600).
+    /// A file holding the token's user PIN (mode 0600 or stricter; one trailing newline is
+    /// ignored). There is no PIN flag: a command line is visible to other users.
     #[arg(long, env = "AUTOCSR_HSM_PIN_FILE")]
     pub hsm_pin_file: Option<PathBuf>,
+
+    /// The name of an environment variable holding the token's user PIN (instead of
+    /// --hsm-pin-file, for a secret store that hands secrets over in the environment).
+    #[arg(long, value_name = "NAME", env = "AUTOCSR_HSM_PIN_ENV")]
+    pub hsm_pin_env: Option<String>,
 
     /// HAZMAT: keep the record keys unwrapped in PostgreSQL, without an HSM: revoke and
     /// purge then shred nothing (backups still decrypt the codes). For tests only.
@@ -202,35 +209,6 @@ fn parse_secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
     Ok(SecretString::from(text))
 }
 
-/// Which vault.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum VaultSettings {
-    /// The SQLite vault in the data directory.
-    Sqlite,
-    /// A PostgreSQL vault.
-    Postgres {
-        /// The records' database URL (never shown).
-        records: SecretString,
-        /// The keys' database URL (never shown).
-        keys: SecretString,
-        /// The HSM wrapping the record keys; `None` only with the hazmat flag.
-        hsm: Option<HsmSettings>,
-    },
-}
-
-/// The HSM settings.
-#[derive(Debug)]
-#[non_exhaustive]
-pub struct HsmSettings {
-    /// The PKCS#11 module.
-    pub module: PathBuf,
-    /// The token label.
-    pub token: String,
-    /// The PIN file (checked private).
-    pub pin_file: PathBuf,
-}
-
 /// Where the reminders go.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -253,8 +231,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// The archive directory.
     pub archive_dir: PathBuf,
-    /// The vault.
-    pub vault: VaultSettings,
+    /// The vault (checked; opened by [`crate::serve`]).
+    pub vault: VaultChoice,
     /// Where to listen.
     pub listen: SocketAddr,
     /// The public URL, without a trailing `/` (None: `http://` and the bound address).
@@ -336,12 +314,13 @@ impl Settings {
             })
             .transpose()?;
 
-        let vault = vault_settings(
+        let vault = vault_choice(
             args.vault_url,
             args.vault_keys_url,
             args.hsm_module,
             args.hsm_token,
             args.hsm_pin_file,
+            args.hsm_pin_env,
             args.hazmat_raw_keys_in_postgres,
         )?;
         prepare_data_dir(&data_dir)?;
@@ -424,70 +403,27 @@ impl Settings {
     }
 }
 
-/// Checks the vault flags against each other, and the PIN file's permissions; opens
-/// nothing. No message quotes a URL (it may hold a password).
-fn vault_settings(
+/// The vault flags, mapped into the model `autocsr` shares with the `autocsr` command and
+/// checked there; opens and reads nothing. No message quotes a URL (it may hold a
+/// password). The PIN file's permissions are checked when the vault is opened.
+fn vault_choice(
     url: Option<SecretString>,
     keys_url: Option<SecretString>,
     module: Option<PathBuf>,
     token: Option<String>,
     pin_file: Option<PathBuf>,
+    pin_env: Option<String>,
     hazmat: bool,
-) -> Result<VaultSettings, Error> {
-    use secrecy::ExposeSecret as _;
-    let given = |url: Option<SecretString>| url.filter(|url| !url.expose_secret().is_empty());
-    let (url, keys_url) = (given(url), given(keys_url));
-    let any_hsm = module.is_some() || token.is_some() || pin_file.is_some();
-    let Some(url) = url else {
-        if keys_url.is_some() || any_hsm || hazmat {
-            return Err(Error::InvalidSetting(
-                "--vault-keys, the --hsm-* settings and --hazmat-raw-keys-in-postgres are for a PostgreSQL vault (--vault URL)".to_owned(),
-            ));
-        }
-        return Ok(VaultSettings::Sqlite);
-    };
-    for (setting, value) in [("--vault", Some(&url)), ("--vault-keys", keys_url.as_ref())] {
-        if let Some(value) = value {
-            let text = value.expose_secret();
-            if !(text.starts_with("postgres://") || text.starts_with("postgresql://")) {
-                return Err(Error::InvalidSetting(format!(
-                    "{setting} takes a postgres:// or postgresql:// URL (the value is not shown: it may hold a password)"
-                )));
-            }
-        }
-    }
-    let hsm = match (module, token, pin_file) {
-        _ if hazmat && any_hsm => {
-            return Err(Error::InvalidSetting(
-                "--hazmat-raw-keys-in-postgres and the --hsm-* settings exclude each other: choose the HSM".to_owned(),
-            ));
-        }
-        (None, None, None) if hazmat => None,
-        (Some(module), Some(token), Some(pin_file)) => {
-            // Checked like every secret file: private to its owner.
-            drop(secrets::read_private_file(&pin_file)?);
-            Some(HsmSettings {
-                module,
-                token,
-                pin_file,
-            })
-        }
-        (None, None, None) => {
-            return Err(Error::InvalidSetting(
-                "a PostgreSQL vault needs an HSM for its record keys (--hsm-module, --hsm-token, --hsm-pin-file): PostgreSQL never erases a deleted key, so without one revoke and purge destroy nothing. Only for tests: --hazmat-raw-keys-in-postgres".to_owned(),
-            ));
-        }
-        _ => {
-            return Err(Error::InvalidSetting(
-                "the HSM needs all of --hsm-module, --hsm-token and --hsm-pin-file".to_owned(),
-            ));
-        }
-    };
-    Ok(VaultSettings::Postgres {
-        keys: keys_url.unwrap_or_else(|| url.clone()),
-        records: url,
-        hsm,
-    })
+) -> Result<VaultChoice, Error> {
+    let mut flags = VaultFlags::default();
+    flags.url = url;
+    flags.keys_url = keys_url;
+    flags.hsm_module = module;
+    flags.hsm_token = token;
+    flags.hsm_pin_file = pin_file;
+    flags.hsm_pin_env = pin_env;
+    flags.hazmat_raw_keys_in_postgres = hazmat;
+    VaultChoice::from_flags(flags).map_err(|err| Error::InvalidSetting(err.to_string()))
 }
 
 /// `http://` or (unless `http_only`, for the webhook client, which speaks plain HTTP)
@@ -562,6 +498,72 @@ mod tests {
     #[test]
     fn the_command_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// The same table as the `autocsr` command's
+    /// `the_same_bad_vault_settings_are_refused_as_usage_errors`: each combination is
+    /// refused with the sentence of the model both binaries share.
+    #[test]
+    fn the_same_bad_vault_settings_are_refused() {
+        use autocsr::shared_vault::SettingsError;
+        const PASSWORD: &str = "Sup3r-Secret-Pw";
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let url = format!("postgresql://app:{PASSWORD}@db.example/vault");
+        let hsm = ["--hsm-module", "/m.so", "--hsm-token", "t"];
+        let cases: [(Vec<&str>, SettingsError); 8] = [
+            (vec!["--vault", &url], SettingsError::HsmRequired),
+            (
+                [&["--vault", url.as_str()][..], &hsm[..2]].concat(),
+                SettingsError::IncompleteHsm,
+            ),
+            (
+                [
+                    &["--vault", url.as_str()][..],
+                    &hsm,
+                    &["--hsm-pin-file", "/p", "--hsm-pin-env", "P"],
+                ]
+                .concat(),
+                SettingsError::TwoPinSources,
+            ),
+            (
+                [
+                    &["--vault", url.as_str(), "--hazmat-raw-keys-in-postgres"][..],
+                    &hsm,
+                ]
+                .concat(),
+                SettingsError::HazmatWithHsm,
+            ),
+            (
+                vec!["--hazmat-raw-keys-in-postgres"],
+                SettingsError::NotForSqlite,
+            ),
+            (hsm.to_vec(), SettingsError::NotForSqlite),
+            (
+                vec!["--vault-keys", &url],
+                SettingsError::KeysUrlWithoutVault,
+            ),
+            (
+                vec![
+                    "--vault",
+                    "mysql://Sup3r-Secret-Pw@x",
+                    "--hazmat-raw-keys-in-postgres",
+                ],
+                SettingsError::NotPostgres {
+                    setting: "--vault (AUTOCSR_VAULT_URL)",
+                },
+            ),
+        ];
+        for (given, expected) in cases {
+            let mut argv = vec!["autocsr-server", "--data-dir", data.to_str().unwrap()];
+            argv.extend_from_slice(&given);
+            let args = Cli::try_parse_from(argv).unwrap().serve;
+            let Err(Error::InvalidSetting(message)) = Settings::from_args(args) else {
+                panic!("{given:?} was not refused as an invalid setting");
+            };
+            assert_eq!(message, expected.to_string(), "{given:?}");
+            assert!(!message.contains(PASSWORD));
+        }
     }
 
     #[test]

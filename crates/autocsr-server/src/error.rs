@@ -53,6 +53,11 @@ pub enum Error {
     #[error("could not open the vault")]
     Vault(#[source] autocsr::Error),
 
+    /// The shared PostgreSQL vault could not be opened (its sentence names the PIN file,
+    /// token or described database; never a URL or the PIN).
+    #[error(transparent)]
+    OpenVault(autocsr::shared_vault::OpenError),
+
     /// The listening address could not be bound.
     #[error("could not listen on {addr}")]
     Listen {

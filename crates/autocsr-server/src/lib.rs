@@ -26,8 +26,10 @@ mod webhook;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
+use autocsr::shared_vault::VaultChoice;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -36,7 +38,7 @@ pub use api::{
     OrderCreated, OrderStatus,
 };
 pub use archive_store::{ArchiveStore, STALE_STAGING};
-pub use config::{Cli, Command, HsmSettings, ServeArgs, Settings, SignLinkArgs, VaultSettings};
+pub use config::{Cli, Command, ServeArgs, Settings, SignLinkArgs};
 pub use error::Error;
 pub use http::CONTENT_SECURITY_POLICY;
 pub use jobs::{ORPHAN_GRACE, REMINDER_LEASE};
@@ -60,11 +62,42 @@ use crate::state::AppState;
 /// the background jobs after their current run, and returns.
 ///
 /// # Errors
-/// [`Error::Vault`], [`Error::Io`] (the archive directory), [`Error::Listen`],
+/// [`Error::Vault`], [`Error::OpenVault`], [`Error::Io`] (the archive directory), [`Error::Listen`],
 /// [`Error::Serve`], [`Error::InvalidSetting`].
 pub async fn serve<S>(settings: Settings, shutdown: S) -> Result<(), Error>
 where
     S: Future<Output = ()> + Send + 'static,
+{
+    serve_opening(settings, vault::open, shutdown).await
+}
+
+/// As [`serve`], over `vault` instead of the one `settings.vault` names (which is
+/// ignored). A test hook, so that tests can put a vault over stores that fail on purpose
+/// (a record committed and its answer lost) behind the real routes; not a stable API.
+///
+/// # Errors
+/// As [`serve`].
+#[doc(hidden)]
+pub async fn serve_with_vault<S>(
+    settings: Settings,
+    vault: autocsr::credential::Vault,
+    shutdown: S,
+) -> Result<(), Error>
+where
+    S: Future<Output = ()> + Send + 'static,
+{
+    serve_opening(
+        settings,
+        move |_: &VaultChoice, _: &Path| Ok(vault),
+        shutdown,
+    )
+    .await
+}
+
+async fn serve_opening<S, O>(settings: Settings, open_vault: O, shutdown: S) -> Result<(), Error>
+where
+    S: Future<Output = ()> + Send + 'static,
+    O: FnOnce(&VaultChoice, &Path) -> Result<autocsr::credential::Vault, Error> + Send + 'static,
 {
     let webhook = settings
         .webhook
@@ -94,7 +127,7 @@ where
     // own runtime, so it is opened (and, at the end, dropped) on the blocking pool, like
     // every vault call, and must not be dropped on the way out of an error here.
     let (vault_settings, data_dir) = (settings.vault, settings.data_dir.clone());
-    let mut vault = tokio::task::spawn_blocking(move || vault::open(&vault_settings, &data_dir))
+    let mut vault = tokio::task::spawn_blocking(move || open_vault(&vault_settings, &data_dir))
         .await
         .map_err(|_| Error::InvalidSetting("opening the vault panicked".to_owned()))??;
     if let Some(limit) = settings.max_reveals {

@@ -144,6 +144,39 @@ fn two_servers_share_a_postgres_vault_with_hsm_wrapped_keys() {
     one_vault_for_both(&first, &second, cluster.url());
 }
 
+/// `--hsm-pin-env NAME` (here as `AUTOCSR_HSM_PIN_ENV`): the PIN comes from the variable
+/// it names, and is in no log.
+#[test]
+fn two_servers_take_the_hsm_pin_from_the_environment() {
+    let Some(cluster) = PrivateCluster::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let Some((conf, _)) = softhsm(dir.path()) else {
+        return;
+    };
+    let module = autocsr_interop::softhsm_module();
+    let extra = [
+        "--hsm-module",
+        module.to_str().unwrap(),
+        "--hsm-token",
+        HSM_TOKEN,
+    ];
+    let (first, second, _shared) = two_instances(
+        cluster.url(),
+        &extra,
+        &[
+            ("SOFTHSM2_CONF", conf.to_str().unwrap()),
+            ("AUTOCSR_HSM_PIN_ENV", "AUTOCSR_TEST_SERVER_PIN"),
+            ("AUTOCSR_TEST_SERVER_PIN", PIN),
+        ],
+    );
+    one_vault_for_both(&first, &second, cluster.url());
+    for server in [&first, &second] {
+        assert!(!server.logs().contains(PIN), "the PIN is in the log");
+    }
+}
+
 #[test]
 fn two_servers_share_a_postgres_vault_with_raw_keys_under_the_hazmat_flag() {
     let Some(cluster) = PrivateCluster::start() else {
@@ -166,6 +199,7 @@ fn inconsistent_vault_settings_are_refused_without_quoting_the_url() {
         let output = Command::new(env!("CARGO_BIN_EXE_autocsr-server"))
             .arg("--data-dir")
             .arg(dir.path().join("data"))
+            .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .envs(env.iter().copied())
             .output()
@@ -185,6 +219,35 @@ fn inconsistent_vault_settings_are_refused_without_quoting_the_url() {
         &[("AUTOCSR_VAULT_URL", "mysql://Sup3r-Secret-Pw@x")],
     );
     assert!(err.contains("postgres://"), "{err}");
+    // The PIN one way only, as flags or as their environment variables.
+    let hsm = ["--hsm-module", "/m.so", "--hsm-token", "t"];
+    let both = [&hsm[..], &["--hsm-pin-file", "/p", "--hsm-pin-env", "P"]].concat();
+    let err = refused(&both, &[("AUTOCSR_VAULT_URL", secret_url)]);
+    assert!(err.contains("not both"), "{err}");
+    let err = refused(
+        &hsm,
+        &[
+            ("AUTOCSR_VAULT_URL", secret_url),
+            ("AUTOCSR_HSM_PIN_FILE", "/p"),
+            ("AUTOCSR_HSM_PIN_ENV", "P"),
+        ],
+    );
+    assert!(err.contains("not both"), "{err}");
+    // Settings that agree, and a PIN that cannot be had: refused before any connection.
+    let unset = [&hsm[..], &["--hsm-pin-env", "AUTOCSR_TEST_UNSET_PIN"]].concat();
+    let err = refused(&unset, &[("AUTOCSR_VAULT_URL", secret_url)]);
+    assert!(
+        err.contains("AUTOCSR_TEST_UNSET_PIN named by --hsm-pin-env is unset"),
+        "{err}"
+    );
+    let lax = dir.path().join("lax-pin");
+    std::fs::write(&lax, "1234\n").unwrap();
+    std::fs::set_permissions(&lax, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let lax_args = [&hsm[..], &["--hsm-pin-file", lax.to_str().unwrap()]].concat();
+    let err = refused(&lax_args, &[("AUTOCSR_VAULT_URL", secret_url)]);
+    assert!(err.contains("open to other users (mode 644)"), "{err}");
+    assert!(!err.contains("Sup3r-Secret-Pw"), "{err}");
+
     let help = Command::new(env!("CARGO_BIN_EXE_autocsr-server"))
         .arg("--help")
         .env("AUTOCSR_VAULT_URL", secret_url)

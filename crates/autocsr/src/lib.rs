@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
@@ -8,6 +9,9 @@ mod error;
 mod order_id;
 mod pipeline;
 mod readme;
+mod settle;
+#[cfg(feature = "shared-vault")]
+pub mod shared_vault;
 pub mod steps;
 
 pub use error::Error;
@@ -17,6 +21,7 @@ pub use pipeline::{
     SealedOrder, check_order_id, check_reveal_window,
 };
 pub use readme::{CSR_ENTRY, KEY_ENTRY, README_ENTRY};
+pub use settle::Settled;
 
 /// The core crates, re-exported so a host needs one dependency and gets matching versions.
 pub use autocsr_archive as archive;

@@ -4,7 +4,7 @@ use std::fs;
 use std::time::SystemTime;
 
 use autocsr::defaults::DefaultAutoCsr;
-use autocsr::{OrderId, OrderRequest};
+use autocsr::{OrderId, OrderRequest, Settled};
 use secrecy::ExposeSecret as _;
 use serde::Serialize;
 
@@ -79,11 +79,11 @@ pub(super) fn order(
     let csr_published = csr_file.publish()?;
     output_files::sync_dir(&args.out)?;
     // If storing fails, dropping the two `Published` files removes them again, unless the
-    // vault may have stored the code after all (see `settle_failed_store`).
+    // vault may have stored the code after all (see `AutoCsr::settle_failed_store`).
     let order = match pipeline.store(sealed) {
         Ok(order) => order,
         Err(err) => {
-            return Err(match settle_failed_store(pipeline, &err, order_id.as_str()) {
+            return Err(match pipeline.settle_failed_store(&err, order_id.as_str()) {
                 Settled::NothingStored => order_error(err),
                 Settled::Revoked => CliError::other(
                     "the order failed: the vault stored the code but its answer was lost; the code is revoked now and the files are removed",
@@ -144,37 +144,6 @@ pub(super) fn order(
             )
         },
     )
-}
-
-/// What a failed store left in the vault.
-enum Settled {
-    NothingStored,
-    Revoked,
-    Unknown,
-}
-
-/// A shared database can commit the record and lose the connection before it answers, so
-/// a storage error does not prove that nothing was stored. Revoking the order settles it:
-/// `NotFound` means nothing was stored; `Ok` (or an expired or revoked record) means it
-/// was and its code is destroyed now; anything else leaves it unknown, and then the files
-/// are kept so that no live record ever lacks them. Refusals (`AlreadyExists`: the id is
-/// someone else's) are not touched.
-fn settle_failed_store(pipeline: &DefaultAutoCsr, err: &autocsr::Error, order_id: &str) -> Settled {
-    use autocsr::credential::Error as VaultError;
-    let autocsr::Error::Store(inner) = err else {
-        return Settled::NothingStored;
-    };
-    if !matches!(
-        inner.downcast_ref::<VaultError>(),
-        Some(VaultError::Storage(_))
-    ) {
-        return Settled::NothingStored;
-    }
-    match pipeline.vault().revoke(order_id) {
-        Err(VaultError::NotFound) => Settled::NothingStored,
-        Ok(()) | Err(VaultError::Revoked | VaultError::Expired { .. }) => Settled::Revoked,
-        Err(_) => Settled::Unknown,
-    }
 }
 
 fn order_error(err: autocsr::Error) -> CliError {

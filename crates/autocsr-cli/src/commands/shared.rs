@@ -13,7 +13,8 @@ use crate::cli::VaultArgs;
 use crate::datadir;
 use crate::failure::{CliError, Failure};
 use crate::output::{quoted, rfc3339, shown_path};
-use crate::vault::{self, Backend};
+use crate::vault;
+use autocsr::shared_vault::VaultChoice;
 
 /// A malformed order id is a usage error (exit 2), refused before the vault is opened.
 pub(super) fn check_order_id(order_id: &str) -> Result<(), CliError> {
@@ -35,19 +36,15 @@ pub(super) fn open_vault(
     chosen: Option<PathBuf>,
     settings: &VaultArgs,
 ) -> Result<DefaultAutoCsr, CliError> {
-    let backend = vault::choose(settings)?;
+    let choice = vault::choose(settings)?;
     let dir = datadir::resolve(chosen)?;
     datadir::prepare(&dir)?;
-    let vault = match &backend {
-        Backend::Sqlite => credential::Vault::open_sqlite(&dir).map_err(|err| {
+    let vault = match &choice {
+        VaultChoice::Sqlite => credential::Vault::open_sqlite(&dir).map_err(|err| {
             CliError::other(format!("could not open the vault in {}", shown_path(&dir)))
                 .caused_by(err)
         })?,
-        Backend::Postgres {
-            records,
-            keys,
-            protection,
-        } => vault::open_postgres(records, keys, protection)?,
+        VaultChoice::Postgres(postgres) => vault::open_postgres(postgres)?,
     };
     let audit = JsonLinesAudit::new(dir.join(AUDIT_FILE));
     let pipeline = defaults::with_vault(vault.with_audit_sink(Arc::new(audit)));
