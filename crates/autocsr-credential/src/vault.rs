@@ -340,7 +340,10 @@ impl Vault {
             let (key_bytes, rest) = fresh.split_at(KEY_LEN);
             let (id_bytes, nonce_bytes) = rest.split_at(KEY_ID_LEN);
             let key = Zeroizing::new(key_bytes.to_vec());
-            let id = KeyId::from_slice(id_bytes)?;
+            let random: &[u8; KEY_ID_LEN] = id_bytes
+                .try_into()
+                .map_err(|_| Error::Malformed { what: "key id" })?;
+            let id = KeyId::issued_at(now, random);
             let nonce: [u8; NONCE_LEN] = nonce_bytes
                 .try_into()
                 .map_err(|_| Error::Malformed { what: "nonce" })?;

@@ -247,6 +247,48 @@ fn sqlite_vault(
     (vault, records, keys, clock)
 }
 
+/// Key ids grow with the issue time (the key store's index then grows at its right edge),
+/// and ids issued in the same millisecond still differ in their random part.
+#[test]
+fn key_ids_follow_the_issue_time_and_stay_unique() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vault, records, _keys, clock) = sqlite_vault(dir.path());
+    let window = Duration::from_secs(3_600);
+    let mut ids = Vec::new();
+    for step in 0..5 {
+        let batch: Vec<String> = (0..50).map(|i| format!("ord-{step}-{i}")).collect();
+        vault.issue_many(&batch, window).unwrap();
+        let mut batch_ids: Vec<_> = batch
+            .iter()
+            .map(|order| records.load(order).unwrap().unwrap().key_id)
+            .collect();
+        let issued_ms =
+            u64::try_from(clock.now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap();
+        for id in &batch_ids {
+            assert_eq!(
+                id.as_bytes()[..6],
+                issued_ms.to_be_bytes()[2..],
+                "time prefix"
+            );
+        }
+        let distinct: HashSet<_> = batch_ids.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            batch_ids.len(),
+            "same millisecond, distinct ids"
+        );
+        batch_ids.sort();
+        if let (Some(previous), Some(first)) = (ids.last(), batch_ids.first()) {
+            assert!(
+                first > previous,
+                "a later batch sorts after every earlier id"
+            );
+        }
+        ids.extend(batch_ids);
+        clock.advance(Duration::from_millis(1));
+    }
+}
+
 #[test]
 fn revoke_and_purge_leave_no_destroyed_key_bytes_in_the_files() {
     let dir = tempfile::tempdir().unwrap();
