@@ -117,11 +117,25 @@ impl Pin {
     /// [`Error::KeyWrap`] ([`Pkcs11Error::Pin`]) if the file cannot be read, is not UTF-8
     /// or holds an empty PIN.
     pub fn from_file(path: &Path) -> Result<Self, Error> {
+        let from = path.display().to_string();
+        let bytes = Zeroizing::new(
+            std::fs::read(path).map_err(|_| Pkcs11Error::Pin { from: from.clone() })?,
+        );
+        Self::from_file_contents(&bytes, &from)
+    }
+
+    /// The PIN from the bytes of a PIN file that the caller read (for a caller that checks
+    /// the open file before reading it): as [`from_file`](Self::from_file) reads them.
+    /// `from` names the source in the error, never the content.
+    ///
+    /// # Errors
+    /// [`Error::KeyWrap`] ([`Pkcs11Error::Pin`]) if `contents` is not UTF-8 or holds an
+    /// empty PIN.
+    pub fn from_file_contents(contents: &[u8], from: &str) -> Result<Self, Error> {
         let fail = || Pkcs11Error::Pin {
-            from: path.display().to_string(),
+            from: from.to_owned(),
         };
-        let bytes = Zeroizing::new(std::fs::read(path).map_err(|_| fail())?);
-        let text = std::str::from_utf8(&bytes).map_err(|_| fail())?;
+        let text = std::str::from_utf8(contents).map_err(|_| fail())?;
         let text = text
             .strip_suffix('\n')
             .map_or(text, |t| t.strip_suffix('\r').unwrap_or(t));

@@ -4,11 +4,12 @@
 //! rule for private keys); the server refuses to start otherwise. Contents are held in
 //! zeroizing buffers and never logged, printed or put into an error.
 
-use std::fs::{self, OpenOptions};
-use std::io::{Read as _, Write as _};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::fs::OpenOptions;
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
+use autocsr::private_file::{self, PrivateFileError};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
@@ -27,31 +28,24 @@ const MAX_SECRET_FILE: u64 = 1024 * 1024;
 /// [`Error::OpenToOthers`], [`Error::Io`], [`Error::BadSecret`] when it is over 1 MiB or
 /// not UTF-8.
 pub(crate) fn read_private_file(path: &Path) -> Result<Zeroizing<String>, Error> {
-    let meta = fs::metadata(path).map_err(|err| Error::io(path, err))?;
-    if !meta.is_file() {
-        return Err(Error::BadSecret {
+    // One open, checked and read as one file (see `autocsr::private_file`).
+    let bytes = private_file::read(path, MAX_SECRET_FILE).map_err(|error| match error {
+        PrivateFileError::Io(err) => Error::io(path, err),
+        PrivateFileError::NotRegular => Error::BadSecret {
             path: path.to_owned(),
             reason: "not a regular file",
-        });
-    }
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(Error::OpenToOthers {
+        },
+        PrivateFileError::OpenToOthers { mode } => Error::OpenToOthers {
             path: path.to_owned(),
             mode,
             wanted: 0o600,
-        });
-    }
-    if meta.len() > MAX_SECRET_FILE {
-        return Err(Error::BadSecret {
+        },
+        // TooLarge, and whatever refusal a later version adds.
+        _ => Error::BadSecret {
             path: path.to_owned(),
             reason: "larger than 1 MiB",
-        });
-    }
-    let mut bytes = Zeroizing::new(Vec::new());
-    fs::File::open(path)
-        .and_then(|file| file.take(MAX_SECRET_FILE).read_to_end(&mut bytes))
-        .map_err(|err| Error::io(path, err))?;
+        },
+    })?;
     let text = std::str::from_utf8(&bytes).map_err(|_| Error::BadSecret {
         path: path.to_owned(),
         reason: "not UTF-8 text",
@@ -210,6 +204,8 @@ impl std::fmt::Debug for StaffTokens {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt as _;
 
     const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 

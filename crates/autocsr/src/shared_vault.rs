@@ -10,7 +10,6 @@
 //! and user read from the parsed URL. The PIN is only ever held in [`Pin`], a secrecy type.
 
 use std::fmt;
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -20,6 +19,8 @@ use autocsr_credential_postgres::{
     KeyProtection, Options, PgError, PostgresKeyStore, PostgresRecordStore,
 };
 use secrecy::{ExposeSecret as _, SecretString};
+
+use crate::private_file::PrivateFileError;
 
 /// The vault settings as the operator gave them, before any check. Each binary fills it
 /// from its own flags and environment; an empty value (`AUTOCSR_VAULT_URL=` in a unit
@@ -558,10 +559,14 @@ impl PinSource {
     pub fn read(&self) -> Result<Pin, OpenError> {
         match self {
             PinSource::File(path) => {
-                check_pin_file(path)?;
-                Pin::from_file(path).map_err(|source| OpenError::PinFile {
-                    path: path.clone(),
-                    source,
+                // One open: the file checked is the file read (see `private_file`).
+                let contents = crate::private_file::read(path, MAX_PIN_FILE)
+                    .map_err(|error| pin_file_refused(path, error))?;
+                Pin::from_file_contents(&contents, &path.display().to_string()).map_err(|source| {
+                    OpenError::PinFile {
+                        path: path.clone(),
+                        source,
+                    }
                 })
             }
             PinSource::Env(name) => Pin::from_env(name).map_err(|source| OpenError::PinEnv {
@@ -572,31 +577,20 @@ impl PinSource {
     }
 }
 
-fn check_pin_file(path: &Path) -> Result<(), OpenError> {
-    let meta = std::fs::metadata(path).map_err(|source| OpenError::PinFileUnreadable {
-        path: path.to_owned(),
-        source,
-    })?;
-    if !meta.is_file() {
-        return Err(OpenError::PinFileUnusable {
-            path: path.to_owned(),
+fn pin_file_refused(path: &Path, error: PrivateFileError) -> OpenError {
+    let path = path.to_owned();
+    match error {
+        PrivateFileError::OpenToOthers { mode } => OpenError::PinFileOpenToOthers { path, mode },
+        PrivateFileError::NotRegular => OpenError::PinFileUnusable {
+            path,
             reason: "is not a regular file",
-        });
-    }
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(OpenError::PinFileOpenToOthers {
-            path: path.to_owned(),
-            mode,
-        });
-    }
-    if meta.len() > MAX_PIN_FILE {
-        return Err(OpenError::PinFileUnusable {
-            path: path.to_owned(),
+        },
+        PrivateFileError::TooLarge { .. } => OpenError::PinFileUnusable {
+            path,
             reason: "is larger than 1 MiB",
-        });
+        },
+        PrivateFileError::Io(source) => OpenError::PinFileUnreadable { path, source },
     }
-    Ok(())
 }
 
 fn open_hsm(hsm: &HsmSettings) -> Result<Arc<HsmKeyWrapper>, OpenError> {
@@ -631,6 +625,7 @@ mod tests {
     use std::fs;
 
     use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
 
     const PASSWORD: &str = "Sup3r-Secret-Pw";
 
