@@ -56,7 +56,6 @@ fn open_error(err: OpenError) -> CliError {
 mod tests {
     use super::*;
     use crate::cli::Cli;
-    use autocsr::shared_vault::SettingsError;
     use clap::Parser as _;
 
     const PASSWORD: &str = "Sup3r-Secret-Pw";
@@ -86,51 +85,9 @@ mod tests {
     #[test]
     fn the_same_bad_vault_settings_are_refused_as_usage_errors() {
         let url = url();
-        let hsm = ["--hsm-module", "/m.so", "--hsm-token", "t"];
-        let cases: [(Vec<&str>, SettingsError); 8] = [
-            (vec!["--vault", &url], SettingsError::HsmRequired),
-            (
-                [&["--vault", url.as_str()][..], &hsm[..2]].concat(),
-                SettingsError::IncompleteHsm,
-            ),
-            (
-                [
-                    &["--vault", url.as_str()][..],
-                    &hsm,
-                    &["--hsm-pin-file", "/p", "--hsm-pin-env", "P"],
-                ]
-                .concat(),
-                SettingsError::TwoPinSources,
-            ),
-            (
-                [
-                    &["--vault", url.as_str(), "--hazmat-raw-keys-in-postgres"][..],
-                    &hsm,
-                ]
-                .concat(),
-                SettingsError::HazmatWithHsm,
-            ),
-            (
-                vec!["--hazmat-raw-keys-in-postgres"],
-                SettingsError::NotForSqlite,
-            ),
-            (hsm.to_vec(), SettingsError::NotForSqlite),
-            (
-                vec!["--vault-keys", &url],
-                SettingsError::KeysUrlWithoutVault,
-            ),
-            (
-                vec![
-                    "--vault",
-                    "mysql://Sup3r-Secret-Pw@x",
-                    "--hazmat-raw-keys-in-postgres",
-                ],
-                SettingsError::NotPostgres {
-                    setting: "--vault (AUTOCSR_VAULT_URL)",
-                },
-            ),
-        ];
+        let cases = autocsr::shared_vault::refused_flag_combinations(&url);
         for (given, expected) in cases {
+            let given: Vec<&str> = given.iter().map(String::as_str).collect();
             let err = choose(&args(&given)).unwrap_err();
             assert_eq!(err.failure(), Failure::Usage, "{given:?}");
             assert_eq!(err.message(), expected.to_string(), "{given:?}");

@@ -505,56 +505,13 @@ mod tests {
     /// refused with the sentence of the model both binaries share.
     #[test]
     fn the_same_bad_vault_settings_are_refused() {
-        use autocsr::shared_vault::SettingsError;
         const PASSWORD: &str = "Sup3r-Secret-Pw";
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let url = format!("postgresql://app:{PASSWORD}@db.example/vault");
-        let hsm = ["--hsm-module", "/m.so", "--hsm-token", "t"];
-        let cases: [(Vec<&str>, SettingsError); 8] = [
-            (vec!["--vault", &url], SettingsError::HsmRequired),
-            (
-                [&["--vault", url.as_str()][..], &hsm[..2]].concat(),
-                SettingsError::IncompleteHsm,
-            ),
-            (
-                [
-                    &["--vault", url.as_str()][..],
-                    &hsm,
-                    &["--hsm-pin-file", "/p", "--hsm-pin-env", "P"],
-                ]
-                .concat(),
-                SettingsError::TwoPinSources,
-            ),
-            (
-                [
-                    &["--vault", url.as_str(), "--hazmat-raw-keys-in-postgres"][..],
-                    &hsm,
-                ]
-                .concat(),
-                SettingsError::HazmatWithHsm,
-            ),
-            (
-                vec!["--hazmat-raw-keys-in-postgres"],
-                SettingsError::NotForSqlite,
-            ),
-            (hsm.to_vec(), SettingsError::NotForSqlite),
-            (
-                vec!["--vault-keys", &url],
-                SettingsError::KeysUrlWithoutVault,
-            ),
-            (
-                vec![
-                    "--vault",
-                    "mysql://Sup3r-Secret-Pw@x",
-                    "--hazmat-raw-keys-in-postgres",
-                ],
-                SettingsError::NotPostgres {
-                    setting: "--vault (AUTOCSR_VAULT_URL)",
-                },
-            ),
-        ];
+        let cases = autocsr::shared_vault::refused_flag_combinations(&url);
         for (given, expected) in cases {
+            let given: Vec<&str> = given.iter().map(String::as_str).collect();
             let mut argv = vec!["autocsr-server", "--data-dir", data.to_str().unwrap()];
             argv.extend_from_slice(&given);
             let args = Cli::try_parse_from(argv).unwrap().serve;

@@ -549,6 +549,58 @@ fn store_error(what: &'static str, target: &Target, err: VaultError) -> OpenErro
 /// The largest PIN file read (the server's limit for every secret file).
 pub const MAX_PIN_FILE: u64 = 1 << 20;
 
+/// The flag combinations every binary must refuse, each with the refusal it gets, for the
+/// binaries' own tests: each runs its parser over this one table, so a rule added here is
+/// checked in both. `url` is a valid PostgreSQL URL; the flags are spelt as both binaries
+/// spell them. Not a stable API.
+#[doc(hidden)]
+#[must_use]
+pub fn refused_flag_combinations(url: &str) -> Vec<(Vec<String>, SettingsError)> {
+    let hsm = ["--hsm-module", "/m.so", "--hsm-token", "t"];
+    let owned = |flags: &[&str]| flags.iter().map(|&flag| flag.to_owned()).collect();
+    vec![
+        (owned(&["--vault", url]), SettingsError::HsmRequired),
+        (
+            owned(&[&["--vault", url][..], &hsm[..2]].concat()),
+            SettingsError::IncompleteHsm,
+        ),
+        (
+            owned(
+                &[
+                    &["--vault", url][..],
+                    &hsm,
+                    &["--hsm-pin-file", "/p", "--hsm-pin-env", "P"],
+                ]
+                .concat(),
+            ),
+            SettingsError::TwoPinSources,
+        ),
+        (
+            owned(&[&["--vault", url, "--hazmat-raw-keys-in-postgres"][..], &hsm].concat()),
+            SettingsError::HazmatWithHsm,
+        ),
+        (
+            owned(&["--hazmat-raw-keys-in-postgres"]),
+            SettingsError::NotForSqlite,
+        ),
+        (owned(&hsm), SettingsError::NotForSqlite),
+        (
+            owned(&["--vault-keys", url]),
+            SettingsError::KeysUrlWithoutVault,
+        ),
+        (
+            owned(&[
+                "--vault",
+                "mysql://Sup3r-Secret-Pw@x",
+                "--hazmat-raw-keys-in-postgres",
+            ]),
+            SettingsError::NotPostgres {
+                setting: "--vault (AUTOCSR_VAULT_URL)",
+            },
+        ),
+    ]
+}
+
 impl PinSource {
     /// Reads the PIN: from a file only after checking that it is a regular file of at
     /// most [`MAX_PIN_FILE`] bytes that no one but its owner may read or change.
