@@ -571,9 +571,10 @@ def render_machine(data):
             f"{machine.get('sevenzip', '?')}. Ours: release build, {machine.get('rustc', '?')}. "
             f"Run: {machine.get('date', '?')}, `python3 benches/compare/all.py"
             f"{' --quick' if machine.get('quick') else ''}`."
-            + "".join(f" Re-run alone since: {', '.join(run['sections'])} at {run['date']}, "
-                      f"load average {run['load_start']} at its start."
-                      for run in data.get("partial_runs", [])))
+            + (" Re-run alone since: " + "; ".join(
+                f"{', '.join(run['sections'])} at {run['date']} (load average "
+                f"{run['load_start']} at its start)" for run in data["partial_runs"]) + "."
+               if data.get("partial_runs") else ""))
 
 
 def write_plots(data):
