@@ -635,14 +635,16 @@ pub(crate) async fn get_order(
     }
     let worker = state.clone();
     let id = order_id.clone();
-    let (status, archive) = blocking(move || {
-        (
-            worker.pipeline.vault().status(&id),
-            worker.archives.exists(&id),
-        )
-    })
-    .await
-    .ok_or_else(ApiError::internal)?;
+    let (status, archive) = state
+        .vault_threads
+        .run(move || {
+            (
+                worker.pipeline.vault().status(&id),
+                worker.archives.exists(&id),
+            )
+        })
+        .await
+        .ok_or_else(ApiError::internal)?;
     let status = status.map_err(|err| ApiError::from_vault(&err, &order_id))?;
     let archive_available = archive && status.state == CredentialState::Available;
     Ok(Json(OrderStatus::new(order_id, &status, archive_available)))
@@ -672,7 +674,7 @@ pub(crate) async fn revoke_order(
     }
     let worker = state.clone();
     let id = order_id.clone();
-    let outcome = blocking(move || {
+    let outcome = state.vault_threads.run(move || {
         let vault = worker.pipeline.vault();
         vault.revoke(&id)?;
         if let Err(err) = worker.archives.remove(&id) {
@@ -733,16 +735,20 @@ pub(crate) async fn archive_response(
 ) -> Result<ArchiveAnswer, ApiError> {
     let worker = state.clone();
     let id = order_id.to_owned();
-    let (status, file) = blocking(move || {
-        let status = worker.pipeline.vault().status(&id);
-        let file = match &status {
-            Ok(status) if status.state == CredentialState::Available => worker.archives.read(&id),
-            _ => Ok(None),
-        };
-        (status, file)
-    })
-    .await
-    .ok_or_else(ApiError::internal)?;
+    let (status, file) = state
+        .vault_threads
+        .run(move || {
+            let status = worker.pipeline.vault().status(&id);
+            let file = match &status {
+                Ok(status) if status.state == CredentialState::Available => {
+                    worker.archives.read(&id)
+                }
+                _ => Ok(None),
+            };
+            (status, file)
+        })
+        .await
+        .ok_or_else(ApiError::internal)?;
     let status = status.map_err(|err| ApiError::from_vault(&err, order_id))?;
     if status.state != CredentialState::Available {
         return Ok(ArchiveAnswer::Gone(status.state));

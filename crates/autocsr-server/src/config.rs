@@ -165,6 +165,14 @@ pub struct ServeArgs {
     #[arg(long, env = "AUTOCSR_MAX_CONCURRENT_ORDERS")]
     pub max_concurrent_orders: Option<std::num::NonZeroUsize>,
 
+    /// Threads for the requests' vault calls (page, reveal, status, revoke, archive);
+    /// more calls wait in one queue. Default with SQLite: the CPUs, at least 2 (its one
+    /// connection serves one call at a time, so more threads only queue on its lock).
+    /// Default with PostgreSQL: 16 (each call waits on the network; the record and key
+    /// stores pool 8 connections each).
+    #[arg(long, env = "AUTOCSR_VAULT_THREADS")]
+    pub vault_threads: Option<std::num::NonZeroUsize>,
+
     /// Largest request body accepted, in bytes (larger: 413).
     #[arg(long, env = "AUTOCSR_MAX_BODY_BYTES", default_value_t = 65_536)]
     pub max_body_bytes: usize,
@@ -251,6 +259,8 @@ pub struct Settings {
     pub purge_interval: Duration,
     /// Orders made at once.
     pub max_concurrent_orders: usize,
+    /// Threads for the requests' vault calls.
+    pub vault_threads: std::num::NonZeroUsize,
     /// Body limit.
     pub max_body_bytes: usize,
     /// Order-page rate.
@@ -367,6 +377,9 @@ impl Settings {
         let archive_dir = args
             .archive_dir
             .unwrap_or_else(|| data_dir.join("archives"));
+        let vault_threads = args
+            .vault_threads
+            .unwrap_or_else(|| default_vault_threads(&vault));
         let minute = Duration::from_secs(60);
         Ok(Settings {
             data_dir,
@@ -380,14 +393,10 @@ impl Settings {
             reveal_window: args.reveal_window,
             max_reveals: args.max_reveals,
             purge_interval: args.purge_interval,
-            max_concurrent_orders: args.max_concurrent_orders.map_or_else(
-                || {
-                    std::thread::available_parallelism()
-                        .map_or(2, std::num::NonZeroUsize::get)
-                        .saturating_mul(2)
-                },
-                std::num::NonZeroUsize::get,
-            ),
+            max_concurrent_orders: args
+                .max_concurrent_orders
+                .map_or_else(twice_the_cpus, std::num::NonZeroUsize::get),
+            vault_threads,
             max_body_bytes: args.max_body_bytes,
             page_rate: Rate {
                 burst: args.page_rate,
@@ -400,6 +409,38 @@ impl Settings {
             client_ip_header,
             webhook,
         })
+    }
+}
+
+/// Twice the CPUs this process may use (2 when that is unknown).
+fn twice_the_cpus() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, std::num::NonZeroUsize::get)
+        .saturating_mul(2)
+}
+
+/// `--vault-threads` when it is not given.
+fn default_vault_threads(vault: &VaultChoice) -> std::num::NonZeroUsize {
+    match vault {
+        VaultChoice::Sqlite => std::thread::available_parallelism()
+            .unwrap_or(std::num::NonZeroUsize::MIN)
+            .max(TWO),
+        VaultChoice::Postgres(_) => POSTGRES_VAULT_THREADS,
+    }
+}
+
+/// At least two vault threads with SQLite: one call waiting for a commit's flush to disk
+/// does not hold up the rest.
+const TWO: std::num::NonZeroUsize = nonzero(2);
+
+/// The default `--vault-threads` with PostgreSQL: the record and key stores' pools hold 8
+/// connections each.
+const POSTGRES_VAULT_THREADS: std::num::NonZeroUsize = nonzero(16);
+
+const fn nonzero(count: usize) -> std::num::NonZeroUsize {
+    match std::num::NonZeroUsize::new(count) {
+        Some(count) => count,
+        None => std::num::NonZeroUsize::MIN,
     }
 }
 
@@ -521,6 +562,22 @@ mod tests {
             assert_eq!(message, expected.to_string(), "{given:?}");
             assert!(!message.contains(PASSWORD));
         }
+    }
+
+    #[test]
+    fn vault_threads_default_to_the_cpus_with_sqlite_and_zero_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let settings = |extra: &[&str]| {
+            let mut argv = vec!["autocsr-server", "--data-dir", data.to_str().unwrap()];
+            argv.extend_from_slice(extra);
+            Cli::try_parse_from(argv).map(|cli| Settings::from_args(cli.serve).unwrap())
+        };
+        let cpus = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(settings(&[]).unwrap().vault_threads.get(), cpus.max(2));
+        let given = settings(&["--vault-threads", "7"]).unwrap();
+        assert_eq!(given.vault_threads.get(), 7);
+        assert!(settings(&["--vault-threads", "0"]).is_err());
     }
 
     #[test]

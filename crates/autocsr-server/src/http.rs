@@ -16,7 +16,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::api::{self, ApiError};
 use crate::openapi;
 use crate::page;
-use crate::state::{Shared, blocking};
+use crate::state::Shared;
 
 /// The Content-Security-Policy of every answer: only this server's own files, no inline
 /// script or style, no framing, forms only to this server.
@@ -155,17 +155,19 @@ async fn healthz() -> &'static str {
 /// Ready when the vault answers (a status read) and the archive directory can be listed.
 async fn readyz(State(state): State<Shared>) -> Response {
     let worker = state.clone();
-    let ready = blocking(move || {
-        // Any answer about the order (it may even exist: the id is a valid order id) means
-        // the vault's stores answer; only an error reading them is "not ready".
-        let vault = matches!(
-            worker.pipeline.vault().status("autocsr-readiness-probe"),
-            Ok(_) | Err(autocsr::credential::Error::NotFound)
-        );
-        vault && std::fs::read_dir(worker.archives.dir()).is_ok()
-    })
-    .await
-    .unwrap_or(false);
+    let ready = state
+        .vault_threads
+        .run(move || {
+            // Any answer about the order (it may even exist: the id is a valid order id) means
+            // the vault's stores answer; only an error reading them is "not ready".
+            let vault = matches!(
+                worker.pipeline.vault().status("autocsr-readiness-probe"),
+                Ok(_) | Err(autocsr::credential::Error::NotFound)
+            );
+            vault && std::fs::read_dir(worker.archives.dir()).is_ok()
+        })
+        .await
+        .unwrap_or(false);
     if ready {
         (StatusCode::OK, "ready\n").into_response()
     } else {

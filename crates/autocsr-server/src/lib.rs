@@ -21,6 +21,7 @@ mod page;
 mod secrets;
 mod state;
 mod vault;
+mod vault_threads;
 mod views;
 mod webhook;
 
@@ -54,6 +55,7 @@ pub use webhook::{SIGNATURE_HEADER, WEBHOOK_SIGNATURE_CONTEXT, webhook_signature
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
 use crate::state::AppState;
+use crate::vault_threads::VaultThreads;
 
 /// Opens the vault and the archive directory, binds `settings.listen`, logs
 /// `listening on http://ADDR` (the bound address, so port 0 works), and serves until
@@ -126,6 +128,7 @@ where
     // Last, once nothing else can fail: the PostgreSQL client is synchronous and runs its
     // own runtime, so it is opened (and, at the end, dropped) on the blocking pool, like
     // every vault call, and must not be dropped on the way out of an error here.
+    let vault_threads = VaultThreads::start(settings.vault_threads).map_err(Error::Serve)?;
     let (vault_settings, data_dir) = (settings.vault, settings.data_dir.clone());
     let mut vault = tokio::task::spawn_blocking(move || open_vault(&vault_settings, &data_dir))
         .await
@@ -148,6 +151,7 @@ where
         client_ip_header: settings.client_ip_header,
         metrics,
         order_slots: tokio::sync::Semaphore::new(settings.max_concurrent_orders),
+        vault_threads,
     });
 
     let (stop_jobs, jobs_stop) = watch::channel(false);
@@ -179,8 +183,13 @@ where
     if let Some(job) = reminder_job {
         let _ = job.await;
     }
-    // The last reference to the vault goes on the blocking pool (see the open above).
-    let _ = tokio::task::spawn_blocking(move || drop(state)).await;
+    // The vault threads finish what is queued (calls of requests whose client left),
+    // then the last reference to the vault goes on the blocking pool (see the open above).
+    let _ = tokio::task::spawn_blocking(move || {
+        state.vault_threads.stop();
+        drop(state);
+    })
+    .await;
     served.map_err(Error::Serve)?;
     tracing::info!("stopped");
     Ok(())

@@ -226,13 +226,15 @@ pub(crate) async fn order_page(
     let link = check_link(&state, &order_id, exp, sig)?;
     let worker = state.clone();
     let id = order_id.clone();
-    let (status, format) = blocking(move || {
-        let status = worker.pipeline.vault().status(&id);
-        let format = worker.archives.format(&id).map(|format| format.extension());
-        (status, format)
-    })
-    .await
-    .ok_or_else(PageError::internal)?;
+    let (status, format) = state
+        .vault_threads
+        .run(move || {
+            let status = worker.pipeline.vault().status(&id);
+            let format = worker.archives.format(&id).map(|format| format.extension());
+            (status, format)
+        })
+        .await
+        .ok_or_else(PageError::internal)?;
     match status {
         Ok(status) if status.state == CredentialState::Available && status.reveal_limit_reached => {
             let when = rfc3339(status.expires_at);
@@ -290,13 +292,15 @@ pub(crate) async fn reveal(
     )?;
     let worker = state.clone();
     let id = order_id.clone();
-    let revealed = blocking(move || {
-        let revealed = worker.pipeline.vault().reveal(&id);
-        let format = worker.archives.format(&id).map(|format| format.extension());
-        (revealed, format)
-    })
-    .await
-    .ok_or_else(PageError::internal)?;
+    let revealed = state
+        .vault_threads
+        .run(move || {
+            let revealed = worker.pipeline.vault().reveal(&id);
+            let format = worker.archives.format(&id).map(|format| format.extension());
+            (revealed, format)
+        })
+        .await
+        .ok_or_else(PageError::internal)?;
     let metrics = &state.metrics;
     match revealed {
         (Ok(revealed), format) => {

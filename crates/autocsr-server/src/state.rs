@@ -11,6 +11,7 @@ use crate::archive_store::ArchiveStore;
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
 use crate::secrets::{HmacKey, StaffTokens};
+use crate::vault_threads::VaultThreads;
 
 /// The shared state.
 #[derive(Debug)]
@@ -30,6 +31,8 @@ pub(crate) struct AppState {
     pub(crate) metrics: Metrics,
     /// Permits for orders being made (see `--max-concurrent-orders`).
     pub(crate) order_slots: tokio::sync::Semaphore,
+    /// Where the requests' vault calls run (see `--vault-threads`).
+    pub(crate) vault_threads: VaultThreads,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -75,8 +78,9 @@ pub(crate) fn rfc3339(time: SystemTime) -> String {
     humantime::format_rfc3339_seconds(time).to_string()
 }
 
-/// Runs a synchronous (vault, keygen, file) call on the blocking pool. `None` when it
-/// panicked: the caller answers 500.
+/// Runs long synchronous work (an order's key generation, the CSR check, the purge and
+/// reminder jobs) on tokio's blocking pool; a request's short vault calls go to
+/// [`AppState::vault_threads`] instead. `None` when it panicked: the caller answers 500.
 pub(crate) async fn blocking<T, F>(work: F) -> Option<T>
 where
     T: Send + 'static,

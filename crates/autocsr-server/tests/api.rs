@@ -592,6 +592,28 @@ fn revoke_destroys_the_code_and_deletes_the_archive() {
     assert!(revealed.text().contains("revoked"));
 }
 
+/// Every vault call a request makes runs on a vault thread; none waits for another one,
+/// so a single thread serves the whole order (a nested wait would hang here).
+#[test]
+fn one_vault_thread_serves_every_route() {
+    let server = Server::start(&["--vault-threads", "1"]);
+    assert_eq!(server.get("/readyz").status, 200);
+    let order_id = server.order(json!({}))["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page = server.get(&server.page_path(&order_id, 300));
+    assert!(page.text().contains("Show unlock code"));
+    let revealed = server.reveal(&order_id);
+    assert!(code_from_page(&revealed.text()).is_some());
+    let archive = server.staff("GET", &format!("/v1/orders/{order_id}/archive"), None);
+    assert_eq!(archive.status, 200);
+    let status = server.staff("GET", &format!("/v1/orders/{order_id}"), None);
+    assert_eq!(status.json()["reveal_count"], 1);
+    let revoked = server.staff("POST", &format!("/v1/orders/{order_id}/revoke"), None);
+    assert_eq!(revoked.json()["state"], "revoked");
+}
+
 #[test]
 fn csr_check_reports_in_json_and_on_the_page() {
     let server = Server::start(&[]);
@@ -753,7 +775,15 @@ fn sign_link_prints_a_link_the_server_accepts() {
 
 #[test]
 fn concurrent_reveals_never_pass_the_reveal_limit() {
-    let server = Server::start(&["--max-reveals", "3", "--reveal-rate", "1000"]);
+    // As many vault threads as reveals, so all twelve can reach the vault at once.
+    let server = Server::start(&[
+        "--max-reveals",
+        "3",
+        "--reveal-rate",
+        "1000",
+        "--vault-threads",
+        "12",
+    ]);
     let order_id = server.order(json!({}))["order_id"]
         .as_str()
         .unwrap()
