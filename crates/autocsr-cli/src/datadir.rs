@@ -2,7 +2,9 @@
 //! the platform's data directory. The directory is private to the user (0700).
 
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
+
+use autocsr::private_dir::PrivateDirError;
 use std::path::{Path, PathBuf};
 
 use crate::failure::CliError;
@@ -24,41 +26,25 @@ pub(crate) fn resolve(chosen: Option<PathBuf>) -> Result<PathBuf, CliError> {
 }
 
 /// Creates `dir` (and missing parents) mode 0700, and refuses an existing directory that
-/// other users can read or enter: the vault's files are secret.
+/// other users can read or enter: the vault's files are secret. The same check as the
+/// server's (`autocsr::private_dir`).
 pub(crate) fn prepare(dir: &Path) -> Result<(), CliError> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|err| {
-            CliError::other(format!(
-                "could not create the data directory {}",
-                dir.display()
-            ))
-            .caused_by(err)
-        })?;
-    let meta = fs::metadata(dir).map_err(|err| {
-        CliError::other(format!(
-            "could not read the data directory {}",
-            dir.display()
-        ))
-        .caused_by(err)
-    })?;
-    if !meta.is_dir() {
-        return Err(CliError::other(format!(
-            "the data directory {} is not a directory",
-            dir.display()
-        )));
-    }
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(CliError::other(format!(
+    autocsr::private_dir::prepare(dir).map_err(|err| match err {
+        PrivateDirError::OpenToOthers { mode } => CliError::other(format!(
             "the data directory {} is open to other users (mode {mode:03o}); run `chmod 700 {}` or choose another with --data-dir",
             dir.display(),
             dir.display()
-        )));
-    }
-    Ok(())
+        )),
+        PrivateDirError::NotDirectory => CliError::other(format!(
+            "the data directory {} is not a directory",
+            dir.display()
+        )),
+        other => CliError::other(format!(
+            "could not create the data directory {}",
+            dir.display()
+        ))
+        .caused_by(other),
+    })
 }
 
 /// Makes every regular file directly in `dir` mode 0600 (the vault's record and key
@@ -106,6 +92,19 @@ mod tests {
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
         let err = prepare(&dir).unwrap_err();
         assert!(err.message().contains("chmod 700"), "{}", err.message());
+    }
+
+    #[test]
+    fn a_file_in_its_place_is_not_a_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("vault");
+        fs::write(&file, b"x").unwrap();
+        let err = prepare(&file).unwrap_err();
+        assert!(
+            err.message().contains("is not a directory"),
+            "{}",
+            err.message()
+        );
     }
 
     #[test]

@@ -1,13 +1,12 @@
 //! The command line and environment (clap), and the settings checked from them before the
 //! server binds anything.
 
-use std::fs::{self, DirBuilder};
 use std::net::SocketAddr;
 use std::num::NonZeroU64;
-use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use autocsr::private_dir::PrivateDirError;
 use autocsr::shared_vault::{VaultChoice, VaultFlags};
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
@@ -494,21 +493,18 @@ fn check_http_url(url: &str, flag: &str, https_allowed: bool) -> Result<String, 
 
 /// Creates `dir` mode 0700 if missing, and refuses one that other users can reach.
 fn prepare_data_dir(dir: &Path) -> Result<(), Error> {
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|err| Error::io(dir, err))?;
-    let meta = fs::metadata(dir).map_err(|err| Error::io(dir, err))?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(Error::OpenToOthers {
+    autocsr::private_dir::prepare(dir).map_err(|err| match err {
+        PrivateDirError::OpenToOthers { mode } => Error::OpenToOthers {
             path: dir.to_owned(),
             mode,
             wanted: 0o700,
-        });
-    }
-    Ok(())
+        },
+        PrivateDirError::NotDirectory => {
+            Error::InvalidSetting(format!("--data-dir {} is not a directory", dir.display()))
+        }
+        PrivateDirError::Io(source) => Error::io(dir, source),
+        other => Error::io(dir, std::io::Error::other(other)),
+    })
 }
 
 fn create_default(path: &Path, contents: impl Fn(&str) -> String) -> Result<(), Error> {

@@ -39,6 +39,12 @@ fn lax_permissions_short_secrets_and_half_settings_are_refused_at_start() {
         err.contains("open to other users (mode 755)") && err.contains("chmod 700"),
         "{err}"
     );
+    fs::write(dir.join("plain-file"), b"x").unwrap();
+    let err = refused_with(&["--data-dir", "plain-file"], dir);
+    assert!(
+        err.contains("--data-dir plain-file is not a directory"),
+        "{err}"
+    );
 
     fs::create_dir(dir.join("data")).unwrap();
     fs::set_permissions(dir.join("data"), fs::Permissions::from_mode(0o700)).unwrap();

@@ -8,6 +8,7 @@ pub mod defaults;
 mod error;
 mod order_id;
 mod pipeline;
+pub mod private_dir;
 pub mod private_file;
 mod readme;
 mod settle;
