@@ -27,6 +27,10 @@
 //! | `reminder_claims_take_exactly_the_due` | `claim_reminders` takes sealed, never-revealed, unmarked records with `now < expires_at <= due_by` whose lease is absent or `<= now`, earliest first up to `max`; leases, marks and purge as documented |
 //! | `concurrent_reminder_claims_are_exclusive` | claims racing on several handles return each due record exactly once |
 //!
+//! For a host's own failure tests, [`FaultyRecordStore`] wraps a record store and fails on
+//! demand: an insert committed whose answer is lost, an insert refused, or every call while
+//! the store is down.
+//!
 //! The stores must compare with the `now_ms` they are given (the vault's clock), never with
 //! a clock of their own: the suite's clock reads 2030, far from any real clock.
 //!
@@ -231,6 +235,140 @@ pub fn run_all(harness: &dyn Harness) -> Result<(), Failures> {
         Ok(())
     } else {
         Err(Failures(failures))
+    }
+}
+
+/// Where a [`FaultyRecordStore`] fails an insert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InsertFault {
+    /// Never: inserts pass through.
+    Never,
+    /// The insert is refused with a storage error; nothing is stored.
+    BeforeCommit,
+    /// The insert is committed, then a storage error is returned: a database that stored
+    /// the rows and lost the connection before it could say so.
+    AfterCommit,
+}
+
+/// A record store that forwards every call to another one, and fails on demand: an insert
+/// as [`InsertFault`] says, and every other call while it is [down](Self::set_down). For a
+/// host's tests of what happens when a write's answer is lost (the order must not show a
+/// code the vault may hold; `autocsr` settles it with a revoke).
+pub struct FaultyRecordStore {
+    inner: Arc<dyn RecordStore>,
+    insert: InsertFault,
+    down: std::sync::atomic::AtomicBool,
+    after_commit: Option<AfterCommit>,
+}
+
+type AfterCommit = Box<dyn Fn(&[StoredRecord]) + Send + Sync>;
+
+impl core::fmt::Debug for FaultyRecordStore {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FaultyRecordStore")
+            .field("insert", &self.insert)
+            .field("down", &self.down)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FaultyRecordStore {
+    /// Forwards to `inner`, failing nothing yet.
+    pub fn new(inner: Arc<dyn RecordStore>) -> Self {
+        FaultyRecordStore {
+            inner,
+            insert: InsertFault::Never,
+            down: std::sync::atomic::AtomicBool::new(false),
+            after_commit: None,
+        }
+    }
+
+    /// Fails every insert as `fault` says.
+    #[must_use]
+    pub fn with_insert_fault(mut self, fault: InsertFault) -> Self {
+        self.insert = fault;
+        self
+    }
+
+    /// Calls `look` with the records of an [`InsertFault::AfterCommit`] insert, after the
+    /// commit and before the error is returned (to see what the lost answer would have
+    /// said).
+    #[must_use]
+    pub fn after_commit(mut self, look: impl Fn(&[StoredRecord]) + Send + Sync + 'static) -> Self {
+        self.after_commit = Some(Box::new(look));
+        self
+    }
+
+    /// While `down`, every call but `insert_all` fails with a storage error.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn reachable(&self) -> Result<(), Error> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::storage(std::io::Error::other(
+                "the record store is down (FaultyRecordStore)",
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl RecordStore for FaultyRecordStore {
+    fn insert_all(&self, records: &[StoredRecord]) -> Result<(), Error> {
+        let lost = || {
+            Error::storage(std::io::Error::other(
+                "the connection was lost (FaultyRecordStore)",
+            ))
+        };
+        match self.insert {
+            InsertFault::Never => self.inner.insert_all(records),
+            InsertFault::BeforeCommit => Err(lost()),
+            InsertFault::AfterCommit => {
+                self.inner.insert_all(records)?;
+                if let Some(look) = &self.after_commit {
+                    look(records);
+                }
+                Err(lost())
+            }
+        }
+    }
+    fn load(&self, order_id: &str) -> Result<Option<StoredRecord>, Error> {
+        self.reachable()?;
+        self.inner.load(order_id)
+    }
+    fn count_reveal(
+        &self,
+        order_id: &str,
+        now_ms: u64,
+        max_count: u64,
+    ) -> Result<Option<u64>, Error> {
+        self.reachable()?;
+        self.inner.count_reveal(order_id, now_ms, max_count)
+    }
+    fn destroy(&self, order_id: &str, tombstone: &RecordBody) -> Result<bool, Error> {
+        self.reachable()?;
+        self.inner.destroy(order_id, tombstone)
+    }
+    fn purge_expired(&self, now_ms: u64) -> Result<Vec<String>, Error> {
+        self.reachable()?;
+        self.inner.purge_expired(now_ms)
+    }
+    fn claim_reminders(
+        &self,
+        now_ms: u64,
+        due_by_ms: u64,
+        lease_until_ms: u64,
+        max: usize,
+    ) -> Result<Vec<ReminderClaim>, Error> {
+        self.reachable()?;
+        self.inner
+            .claim_reminders(now_ms, due_by_ms, lease_until_ms, max)
+    }
+    fn mark_reminded(&self, order_id: &str, now_ms: u64) -> Result<bool, Error> {
+        self.reachable()?;
+        self.inner.mark_reminded(order_id, now_ms)
     }
 }
 

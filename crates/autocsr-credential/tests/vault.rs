@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use autocsr_credential::conformance::{FaultyRecordStore, InsertFault};
 use autocsr_credential::record::{RecordBody, StoredRecord, open_record};
 use autocsr_credential::{
     AuditKind, CredentialState, Error, KeyStore, KeyWrapper, ManualClock, MemoryAudit,
@@ -308,47 +309,6 @@ fn orphan_keys_from_an_interrupted_issue_are_purged_at_their_expiry() {
     assert_eq!(keys.count().unwrap(), 0);
 }
 
-/// A record store whose insert is committed but whose answer is lost: a database that
-/// stored the rows and then lost the connection before it could say so.
-struct CommitsThenLosesTheAnswer(MemoryRecordStore);
-
-impl RecordStore for CommitsThenLosesTheAnswer {
-    fn insert_all(&self, records: &[StoredRecord]) -> Result<(), Error> {
-        self.0.insert_all(records)?;
-        Err(Error::storage(std::io::Error::other("connection lost")))
-    }
-    fn load(&self, order_id: &str) -> Result<Option<StoredRecord>, Error> {
-        self.0.load(order_id)
-    }
-    fn count_reveal(
-        &self,
-        order_id: &str,
-        now_ms: u64,
-        max_count: u64,
-    ) -> Result<Option<u64>, Error> {
-        self.0.count_reveal(order_id, now_ms, max_count)
-    }
-    fn destroy(&self, order_id: &str, tombstone: &RecordBody) -> Result<bool, Error> {
-        self.0.destroy(order_id, tombstone)
-    }
-    fn purge_expired(&self, now_ms: u64) -> Result<Vec<String>, Error> {
-        self.0.purge_expired(now_ms)
-    }
-    fn claim_reminders(
-        &self,
-        now_ms: u64,
-        due_by_ms: u64,
-        lease_until_ms: u64,
-        max: usize,
-    ) -> Result<Vec<autocsr_credential::ReminderClaim>, Error> {
-        self.0
-            .claim_reminders(now_ms, due_by_ms, lease_until_ms, max)
-    }
-    fn mark_reminded(&self, order_id: &str, now_ms: u64) -> Result<bool, Error> {
-        self.0.mark_reminded(order_id, now_ms)
-    }
-}
-
 /// The issue failed, but the record was stored: it must keep its key (a live record
 /// without it would answer `Tampered`, an incident, on every reveal).
 #[test]
@@ -356,7 +316,10 @@ fn a_record_stored_before_its_answer_was_lost_keeps_its_key() {
     let keys = Arc::new(MemoryKeyStore::new());
     let clock = Arc::new(ManualClock::new(start()).unwrap());
     let vault = Vault::new(
-        Arc::new(CommitsThenLosesTheAnswer(MemoryRecordStore::new())),
+        Arc::new(
+            FaultyRecordStore::new(Arc::new(MemoryRecordStore::new()))
+                .with_insert_fault(InsertFault::AfterCommit),
+        ),
         keys.clone(),
     )
     .with_clock(clock.clone());

@@ -19,67 +19,12 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use autocsr::credential::record::{RecordBody, StoredRecord};
-use autocsr::credential::{
-    Error as VaultError, MemoryKeyStore, MemoryRecordStore, RecordStore, ReminderClaim, Vault,
-};
+use autocsr::credential::{MemoryKeyStore, MemoryRecordStore, Vault};
 use autocsr::secrecy::ExposeSecret as _;
+use autocsr_credential::conformance::{FaultyRecordStore, InsertFault};
 use clap::Parser as _;
 use common::{LINK_KEY, TOKEN, code_from_page, form_body, form_fields, private_file, request};
 use serde_json::json;
-
-/// Records in memory whose insert commits and then reports a storage error. To prove the
-/// code is shown nowhere, it reads the committed code through a second vault over the same
-/// stores (that reveal counts as one, which changes nothing here).
-struct LostAnswer {
-    inner: Arc<MemoryRecordStore>,
-    peek: Vault,
-    codes: Mutex<Vec<String>>,
-}
-
-impl RecordStore for LostAnswer {
-    fn insert_all(&self, records: &[StoredRecord]) -> Result<(), VaultError> {
-        self.inner.insert_all(records)?;
-        for record in records {
-            let revealed = self.peek.reveal(&record.order_id)?;
-            let code = revealed.code.reveal().expose_secret().to_owned();
-            self.codes.lock().unwrap().push(code);
-        }
-        Err(VaultError::storage(std::io::Error::other(
-            "connection lost after the commit (test)",
-        )))
-    }
-    fn load(&self, order_id: &str) -> Result<Option<StoredRecord>, VaultError> {
-        self.inner.load(order_id)
-    }
-    fn count_reveal(
-        &self,
-        order_id: &str,
-        now_ms: u64,
-        max_count: u64,
-    ) -> Result<Option<u64>, VaultError> {
-        self.inner.count_reveal(order_id, now_ms, max_count)
-    }
-    fn destroy(&self, order_id: &str, tombstone: &RecordBody) -> Result<bool, VaultError> {
-        self.inner.destroy(order_id, tombstone)
-    }
-    fn purge_expired(&self, now_ms: u64) -> Result<Vec<String>, VaultError> {
-        self.inner.purge_expired(now_ms)
-    }
-    fn claim_reminders(
-        &self,
-        now_ms: u64,
-        due_by_ms: u64,
-        lease_until_ms: u64,
-        max: usize,
-    ) -> Result<Vec<ReminderClaim>, VaultError> {
-        self.inner
-            .claim_reminders(now_ms, due_by_ms, lease_until_ms, max)
-    }
-    fn mark_reminded(&self, order_id: &str, now_ms: u64) -> Result<bool, VaultError> {
-        self.inner.mark_reminded(order_id, now_ms)
-    }
-}
 
 /// Everything the server logs, at debug level.
 #[derive(Clone, Default)]
@@ -130,14 +75,24 @@ fn an_order_whose_store_answer_was_lost_fails_and_is_revoked() {
     .unwrap();
     let settings = autocsr_server::Settings::from_args(args.serve).unwrap();
 
+    // Records in memory whose insert commits and then reports a storage error. To prove
+    // the code is shown nowhere, the committed code is read through a second vault over
+    // the same stores (that reveal counts as one, which changes nothing here).
     let records = Arc::new(MemoryRecordStore::new());
     let keys = Arc::new(MemoryKeyStore::new());
-    let store = Arc::new(LostAnswer {
-        inner: records.clone(),
-        peek: Vault::new(records, keys.clone()),
-        codes: Mutex::new(Vec::new()),
-    });
-    let vault = Vault::new(store.clone(), keys);
+    let peek = Vault::new(records.clone(), keys.clone());
+    let codes = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = codes.clone();
+    let store = FaultyRecordStore::new(records)
+        .with_insert_fault(InsertFault::AfterCommit)
+        .after_commit(move |committed| {
+            for record in committed {
+                let revealed = peek.reveal(&record.order_id).unwrap();
+                let code = revealed.code.reveal().expose_secret().to_owned();
+                seen.lock().unwrap().push(code);
+            }
+        });
+    let vault = Vault::new(Arc::new(store), keys);
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -171,7 +126,7 @@ fn an_order_whose_store_answer_was_lost_fails_and_is_revoked() {
         created.status,
         created.text()
     );
-    let codes = store.codes.lock().unwrap().clone();
+    let codes = codes.lock().unwrap().clone();
     assert_eq!(codes.len(), 1, "the store committed one record");
     let code = &codes[0];
     assert!(

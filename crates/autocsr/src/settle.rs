@@ -76,109 +76,28 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    use autocsr_credential::record::{RecordBody, StoredRecord};
-    use autocsr_credential::{
-        CredentialState, MemoryKeyStore, MemoryRecordStore, RecordStore, ReminderClaim,
-    };
+    use autocsr_credential::conformance::{FaultyRecordStore, InsertFault};
+    use autocsr_credential::{CredentialState, MemoryKeyStore, MemoryRecordStore};
     use autocsr_keygen::KeyAlgorithm;
+    use std::sync::Arc;
 
     use super::*;
     use crate::OrderRequest;
 
-    /// How the test store fails an insert.
-    #[derive(Clone, Copy, PartialEq, Eq)]
-    enum Insert {
-        /// Commits, then reports a storage error (the answer was lost).
-        CommitThenFail,
-        /// Reports a storage error without committing.
-        FailWithoutCommit,
-    }
-
-    /// Records in memory, whose insert fails as `insert` says, and whose every other call
-    /// fails while `down` is set (the database is unreachable after the insert).
-    struct Flaky {
-        inner: MemoryRecordStore,
-        insert: Insert,
-        down: AtomicBool,
-    }
-
-    fn lost() -> VaultError {
-        VaultError::storage(std::io::Error::other("connection lost (test)"))
-    }
-
-    impl Flaky {
-        fn check(&self) -> Result<(), VaultError> {
-            if self.down.load(Ordering::SeqCst) {
-                return Err(lost());
-            }
-            Ok(())
-        }
-    }
-
-    impl RecordStore for Flaky {
-        fn insert_all(&self, records: &[StoredRecord]) -> Result<(), VaultError> {
-            if self.insert == Insert::CommitThenFail {
-                self.inner.insert_all(records)?;
-            }
-            Err(lost())
-        }
-        fn load(&self, order_id: &str) -> Result<Option<StoredRecord>, VaultError> {
-            self.check()?;
-            self.inner.load(order_id)
-        }
-        fn count_reveal(
-            &self,
-            order_id: &str,
-            now_ms: u64,
-            max_count: u64,
-        ) -> Result<Option<u64>, VaultError> {
-            self.check()?;
-            self.inner.count_reveal(order_id, now_ms, max_count)
-        }
-        fn destroy(&self, order_id: &str, tombstone: &RecordBody) -> Result<bool, VaultError> {
-            self.check()?;
-            self.inner.destroy(order_id, tombstone)
-        }
-        fn purge_expired(&self, now_ms: u64) -> Result<Vec<String>, VaultError> {
-            self.check()?;
-            self.inner.purge_expired(now_ms)
-        }
-        fn claim_reminders(
-            &self,
-            now_ms: u64,
-            due_by_ms: u64,
-            lease_until_ms: u64,
-            max: usize,
-        ) -> Result<Vec<ReminderClaim>, VaultError> {
-            self.check()?;
-            self.inner
-                .claim_reminders(now_ms, due_by_ms, lease_until_ms, max)
-        }
-        fn mark_reminded(&self, order_id: &str, now_ms: u64) -> Result<bool, VaultError> {
-            self.check()?;
-            self.inner.mark_reminded(order_id, now_ms)
-        }
-    }
-
-    /// A failed store of order `id` on a vault over a [`Flaky`] store; the store, to look
-    /// at, and what settling said.
-    fn settle(insert: Insert, down_after_insert: bool) -> (Arc<Flaky>, Settled) {
-        let records = Arc::new(Flaky {
-            inner: MemoryRecordStore::new(),
-            insert,
-            down: AtomicBool::new(false),
-        });
+    /// A failed store of order `id` on a vault over a [`FaultyRecordStore`] (down after
+    /// the insert if `down_after_insert`); the store, to look at, and what settling said.
+    fn settle(insert: InsertFault, down_after_insert: bool) -> (Arc<FaultyRecordStore>, Settled) {
+        let records = Arc::new(
+            FaultyRecordStore::new(Arc::new(MemoryRecordStore::new())).with_insert_fault(insert),
+        );
         let vault = Vault::new(records.clone(), Arc::new(MemoryKeyStore::new()));
         let pipeline = crate::defaults::with_vault(vault);
         let request = OrderRequest::new("example.com").with_key(KeyAlgorithm::EcdsaP256);
         let sealed = pipeline.seal_with_id("ord-lost", &request).unwrap();
         let err = pipeline.store(sealed).unwrap_err();
-        records.down.store(down_after_insert, Ordering::SeqCst);
+        records.set_down(down_after_insert);
         let settled = pipeline.settle_failed_store(&err, "ord-lost");
-        records.down.store(false, Ordering::SeqCst);
+        records.set_down(false);
         // What the vault says afterwards, through the same pipeline.
         let state = pipeline
             .vault()
@@ -194,7 +113,7 @@ mod tests {
 
     #[test]
     fn a_record_committed_before_the_answer_was_lost_is_revoked() {
-        let (records, settled) = settle(Insert::CommitThenFail, false);
+        let (records, settled) = settle(InsertFault::AfterCommit, false);
         assert_eq!(settled, Settled::Revoked);
         // The stored code is gone for good: its record is a tombstone.
         let vault = Vault::new(records, Arc::new(MemoryKeyStore::new()));
@@ -203,13 +122,13 @@ mod tests {
 
     #[test]
     fn a_storage_error_that_stored_nothing_is_nothing_stored() {
-        let (_, settled) = settle(Insert::FailWithoutCommit, false);
+        let (_, settled) = settle(InsertFault::BeforeCommit, false);
         assert_eq!(settled, Settled::NothingStored);
     }
 
     #[test]
     fn a_vault_that_cannot_answer_the_revoke_leaves_it_unknown() {
-        let (_, settled) = settle(Insert::CommitThenFail, true);
+        let (_, settled) = settle(InsertFault::AfterCommit, true);
         assert_eq!(settled, Settled::Unknown);
     }
 
