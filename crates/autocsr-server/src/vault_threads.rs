@@ -176,6 +176,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_caller_that_goes_away_does_not_cancel_its_call() {
+        let pool = threads(1);
+        let (open_gate, gate) = channel::<()>();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counted = ran.clone();
+        let call = pool.run(move || {
+            let _ = gate.recv();
+            counted.fetch_add(1, Ordering::SeqCst);
+        });
+        // Polled once (so queued, and held at the gate), then dropped: the client left.
+        let gave_up = tokio::time::timeout(Duration::from_millis(1), call).await;
+        assert!(gave_up.is_err());
+        let _ = open_gate.send(());
+        pool.stop();
+        assert_eq!(ran.load(Ordering::SeqCst), 1, "the call ran to its end");
+    }
+
+    #[tokio::test]
     async fn stop_finishes_the_queued_calls_and_refuses_later_ones() {
         let pool = threads(1);
         let (open_gate, gate) = channel::<()>();
