@@ -1,4 +1,6 @@
-//! Reading a small secret file (a PIN, a key, a token list) that only its owner may read.
+//! Reading a small secret file (a PIN, a key, a token list) that only its owner may read,
+//! and a small file that others may read but only its owner may change (a CA bundle: not
+//! secret, but it decides whom the server trusts).
 //!
 //! The file is opened once and every check is made on that open file (`fstat`), so the
 //! file that was checked is the file that is read: a path swapped for another file or a
@@ -24,7 +26,8 @@ pub enum PrivateFileError {
     /// A directory, a FIFO, a device (such as `/dev/zero`) or a socket.
     #[error("it is not a regular file")]
     NotRegular,
-    /// Any of the bits 0o077 is set: others may read or change it.
+    /// Others may read or change it ([`read`]: any of the bits 0o077), or change it
+    /// ([`read_owner_controlled`]: 0o022).
     #[error("it is open to other users (mode {mode:03o})")]
     OpenToOthers {
         /// Its permission bits.
@@ -64,6 +67,31 @@ pub enum PrivateFileError {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn read(path: &Path, max_len: u64) -> Result<Zeroizing<Vec<u8>>, PrivateFileError> {
+    read_refusing(path, max_len, 0o077)
+}
+
+/// Reads the whole of `path`, as [`read`] does, for a file whose content is not secret but
+/// decides what the program trusts (a CA bundle): others may read it, but a file that the
+/// group or other users may change is refused (the bits 0o022), as ssh refuses an
+/// `authorized_keys` others can write.
+///
+/// # Errors
+/// [`PrivateFileError::Io`], [`PrivateFileError::NotRegular`],
+/// [`PrivateFileError::OpenToOthers`] or [`PrivateFileError::TooLarge`].
+pub fn read_owner_controlled(
+    path: &Path,
+    max_len: u64,
+) -> Result<Zeroizing<Vec<u8>>, PrivateFileError> {
+    read_refusing(path, max_len, 0o022)
+}
+
+/// The one open, `fstat` and read of both readers; `refused_bits` are the permission bits
+/// that refuse the file.
+fn read_refusing(
+    path: &Path,
+    max_len: u64,
+    refused_bits: u32,
+) -> Result<Zeroizing<Vec<u8>>, PrivateFileError> {
     let fd = rustix::fs::open(
         path,
         OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
@@ -76,7 +104,7 @@ pub fn read(path: &Path, max_len: u64) -> Result<Zeroizing<Vec<u8>>, PrivateFile
         return Err(PrivateFileError::NotRegular);
     }
     let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
+    if mode & refused_bits != 0 {
         return Err(PrivateFileError::OpenToOthers { mode });
     }
     if meta.len() > max_len {
@@ -123,6 +151,33 @@ mod tests {
                 other => panic!("mode {mode:o}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn an_owner_controlled_file_may_be_read_by_others_but_not_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        for mode in [0o600, 0o640, 0o644, 0o444, 0o604] {
+            let path = private(dir.path(), &format!("r{mode:o}"), b"cert", mode);
+            assert_eq!(&read_owner_controlled(&path, 4).unwrap()[..], b"cert");
+        }
+        for mode in [0o620, 0o602, 0o664, 0o666, 0o646] {
+            let path = private(dir.path(), &format!("w{mode:o}"), b"cert", mode);
+            match read_owner_controlled(&path, 1024) {
+                Err(PrivateFileError::OpenToOthers { mode: got }) => assert_eq!(got, mode),
+                other => panic!("mode {mode:o}: {other:?}"),
+            }
+        }
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, Mode::from_raw_mode(0o644)).unwrap();
+        assert!(matches!(
+            read_owner_controlled(&fifo, 1024),
+            Err(PrivateFileError::NotRegular)
+        ));
+        let big = private(dir.path(), "big", &[b'x'; 5], 0o644);
+        assert!(matches!(
+            read_owner_controlled(&big, 4),
+            Err(PrivateFileError::TooLarge { max_len: 4 })
+        ));
     }
 
     #[test]
