@@ -190,9 +190,14 @@ pub struct ServeArgs {
     pub client_ip_header: Option<String>,
 
     /// The portal's webhook URL for "code never revealed, expiring soon" reminders
-    /// (http://).
+    /// (https://, or http:// on the same host or a private network).
     #[arg(long, env = "AUTOCSR_REMINDER_WEBHOOK_URL")]
     pub reminder_webhook_url: Option<String>,
+
+    /// PEM CA certificates that the https:// webhook's certificate must chain to, instead
+    /// of the system's (a portal with a private CA). Others may read it, but not change it.
+    #[arg(long, env = "AUTOCSR_REMINDER_WEBHOOK_CA_FILE")]
+    pub reminder_webhook_ca_file: Option<PathBuf>,
 
     /// The key that signs reminder webhook bodies (mode 0600, at least 32 bytes); needed
     /// with --reminder-webhook-url.
@@ -220,8 +225,10 @@ fn parse_secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct WebhookSettings {
-    /// `http://host:port/path`.
+    /// `https://host:port/path` or `http://host:port/path`.
     pub url: String,
+    /// The CAs an `https://` URL's certificate must chain to; `None`: the system's.
+    pub ca_file: Option<PathBuf>,
     /// Signs each body.
     pub secret: HmacKey,
     /// How long before the expiry to remind.
@@ -312,7 +319,7 @@ impl Settings {
         }
         let public_url = args
             .public_url
-            .map(|url| check_http_url(&url, "--public-url", true))
+            .map(|url| check_http_url(&url, "--public-url"))
             .transpose()?;
         let client_ip_header = args
             .client_ip_header
@@ -351,6 +358,11 @@ impl Settings {
                 HmacKey::from_file(&path)?
             }
         };
+        if args.reminder_webhook_url.is_none() && args.reminder_webhook_ca_file.is_some() {
+            return Err(Error::InvalidSetting(
+                "--reminder-webhook-ca-file needs --reminder-webhook-url".to_owned(),
+            ));
+        }
         let webhook = match (args.reminder_webhook_url, args.reminder_webhook_secret_file) {
             (None, None) => None,
             (Some(url), Some(secret)) => {
@@ -360,7 +372,8 @@ impl Settings {
                     ));
                 }
                 Some(WebhookSettings {
-                    url: check_http_url(&url, "--reminder-webhook-url", false)?,
+                    url: check_http_url(&url, "--reminder-webhook-url")?,
+                    ca_file: args.reminder_webhook_ca_file,
                     secret: HmacKey::from_file(&secret)?,
                     lead: args.reminder_lead,
                     interval: args.reminder_interval,
@@ -466,12 +479,12 @@ fn vault_choice(
     VaultChoice::from_flags(flags).map_err(|err| Error::InvalidSetting(err.to_string()))
 }
 
-/// `http://` or (unless `http_only`, for the webhook client, which speaks plain HTTP)
-/// `https://`, with a host, and no query or fragment; the trailing `/` is dropped.
-fn check_http_url(url: &str, flag: &str, https_allowed: bool) -> Result<String, Error> {
+/// `http://` or `https://`, with a host, and no query or fragment; the trailing `/` is
+/// dropped.
+fn check_http_url(url: &str, flag: &str) -> Result<String, Error> {
     let rest = url
         .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://").filter(|_| https_allowed));
+        .or_else(|| url.strip_prefix("https://"));
     let ok = rest.is_some_and(|rest| {
         !rest.is_empty()
             && !rest.starts_with('/')
@@ -479,13 +492,8 @@ fn check_http_url(url: &str, flag: &str, https_allowed: bool) -> Result<String, 
             && rest.is_ascii()
     });
     if !ok {
-        let schemes = if https_allowed {
-            "http:// or https://"
-        } else {
-            "http://"
-        };
         return Err(Error::InvalidSetting(format!(
-            "{flag} must be an absolute {schemes} URL without query or fragment"
+            "{flag} must be an absolute http:// or https:// URL without query or fragment"
         )));
     }
     Ok(url.trim_end_matches('/').to_owned())
@@ -579,12 +587,16 @@ mod tests {
     #[test]
     fn urls_are_checked() {
         assert_eq!(
-            check_http_url("https://x.example/", "--f", true).unwrap(),
+            check_http_url("https://x.example/", "--f").unwrap(),
             "https://x.example"
         );
-        assert!(check_http_url("https://x.example", "--f", false).is_err());
-        assert!(check_http_url("ftp://x", "--f", true).is_err());
-        assert!(check_http_url("http://", "--f", true).is_err());
-        assert!(check_http_url("http://x/?a", "--f", true).is_err());
+        assert_eq!(
+            check_http_url("http://127.0.0.1:9/hook", "--f").unwrap(),
+            "http://127.0.0.1:9/hook"
+        );
+        assert!(check_http_url("ftp://x", "--f").is_err());
+        assert!(check_http_url("http://", "--f").is_err());
+        assert!(check_http_url("https:///x", "--f").is_err());
+        assert!(check_http_url("http://x/?a", "--f").is_err());
     }
 }

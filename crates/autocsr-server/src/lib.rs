@@ -104,7 +104,7 @@ where
     let webhook = settings
         .webhook
         .map(|hook| {
-            webhook::Webhook::new(&hook.url, hook.secret)
+            webhook::Webhook::new(&hook.url, hook.secret, hook.ca_file.as_deref())
                 .map(|sender| (Arc::new(sender), hook.lead, hook.interval))
         })
         .transpose()?;

@@ -8,15 +8,26 @@
 //!
 //! The portal recomputes the HMAC over the raw body bytes, compares in constant time, and
 //! refuses a `t` more than a few minutes old (a replayed delivery).
+//!
+//! An `https://` URL is always verified: the portal's certificate must chain to the CAs of
+//! `--reminder-webhook-ca-file`, or to the system's when none is given, and name the URL's
+//! host. There is no switch to skip that: a reminder a network attacker can read, hold
+//! back or answer for the portal is what plain HTTP already gives.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use rustls::RootCertStore;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
 use serde::Serialize;
 use sha2::Sha256;
 
@@ -31,6 +42,9 @@ pub const WEBHOOK_SIGNATURE_CONTEXT: &str = "autocsr-webhook-v1";
 pub(crate) const ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A CA file larger than this is refused unread (the system's whole bundle is about
+/// 220 KiB).
+const MAX_CA_FILE: u64 = 1 << 20;
 
 /// The webhook body.
 #[derive(Debug, Serialize)]
@@ -70,15 +84,55 @@ pub fn webhook_signature(secret: &HmacKey, at: u64, body: &[u8]) -> String {
 pub(crate) struct Webhook {
     url: hyper::Uri,
     secret: HmacKey,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl Webhook {
-    pub(crate) fn new(url: &str, secret: HmacKey) -> Result<Webhook, crate::Error> {
+    /// A sender to `url`; for an `https://` URL, trusting the CAs in `ca_file`, or the
+    /// system's when it is `None`.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidSetting`]: a URL hyper cannot parse; a CA file for an
+    /// `http://` URL; for an `https://` URL, a CA file that cannot be read, is not a
+    /// regular file, is over 1 MiB, can be changed by others than its owner, or holds no
+    /// usable certificate, or an empty system store when no CA file is given.
+    pub(crate) fn new(
+        url: &str,
+        secret: HmacKey,
+        ca_file: Option<&Path>,
+    ) -> Result<Webhook, crate::Error> {
         let url = url.parse::<hyper::Uri>().map_err(|_| {
             crate::Error::InvalidSetting("--reminder-webhook-url is not a URL".to_owned())
         })?;
-        let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+        let https = url.scheme() == Some(&hyper::http::uri::Scheme::HTTPS);
+        let roots = match (https, ca_file) {
+            (true, Some(path)) => roots_from_file(path)?,
+            (true, None) => system_roots()?,
+            (false, Some(_)) => {
+                return Err(crate::Error::InvalidSetting(
+                    "--reminder-webhook-ca-file needs an https:// --reminder-webhook-url"
+                        .to_owned(),
+                ));
+            }
+            // Never used: an http:// URL is the only one this client is asked to reach.
+            (false, None) => RootCertStore::empty(),
+        };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|err| crate::Error::InvalidSetting(format!("webhook TLS setup: {err}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let schemes = HttpsConnectorBuilder::new().with_tls_config(tls);
+        // An https:// URL never falls back to plain HTTP.
+        let connector = if https {
+            schemes.https_only()
+        } else {
+            schemes.https_or_http()
+        }
+        .enable_http1()
+        .build();
+        let client = Client::builder(TokioExecutor::new()).build(connector);
         Ok(Webhook {
             url,
             secret,
@@ -105,7 +159,7 @@ impl Webhook {
                 Ok(Err(err)) => tracing::warn!(
                     order_id = reminder.order_id,
                     attempt,
-                    error = %err,
+                    error = %with_causes(err.as_ref()),
                     "could not deliver a reminder"
                 ),
                 Err(_) => tracing::warn!(
@@ -138,6 +192,55 @@ impl Webhook {
         let _ = response.into_body().collect().await;
         Ok(status)
     }
+}
+
+/// `err` and its causes: hyper says "client error (Connect)", and the reason (a refused
+/// connection, a certificate from an unknown CA, another host's name) is in the causes.
+fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}
+
+/// The CA certificates of a PEM file that only its owner may change.
+fn roots_from_file(path: &Path) -> Result<RootCertStore, crate::Error> {
+    let refused = |reason: String| {
+        crate::Error::InvalidSetting(format!(
+            "--reminder-webhook-ca-file {}: {reason}",
+            path.display()
+        ))
+    };
+    let pem = autocsr::private_file::read_owner_controlled(path, MAX_CA_FILE)
+        .map_err(|err| refused(err.to_string()))?;
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|err| refused(format!("not valid PEM: {err}")))?;
+        roots
+            .add(cert)
+            .map_err(|err| refused(format!("unusable certificate: {err}")))?;
+    }
+    if roots.is_empty() {
+        return Err(refused("no CERTIFICATE block".to_owned()));
+    }
+    Ok(roots)
+}
+
+fn system_roots() -> Result<RootCertStore, crate::Error> {
+    let mut roots = RootCertStore::empty();
+    let _ = roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    if roots.is_empty() {
+        return Err(crate::Error::InvalidSetting(
+            "no CA certificate in the system's store for the https:// reminder webhook: \
+             give --reminder-webhook-ca-file"
+                .to_owned(),
+        ));
+    }
+    Ok(roots)
 }
 
 #[cfg(test)]

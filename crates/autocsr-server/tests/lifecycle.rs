@@ -14,7 +14,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{LINK_KEY, Server, TOKEN, private_file};
+use common::{LINK_KEY, Server, TOKEN, private_file, webhook_args};
 use serde_json::json;
 
 fn refused_with(args: &[&str], dir: &std::path::Path) -> String {
@@ -107,6 +107,60 @@ fn lax_permissions_short_secrets_and_half_settings_are_refused_at_start() {
     assert!(err.contains("--public-url"), "{err}");
     let err = refused_with(&[], dir);
     assert!(err.contains("--data-dir"), "{err}");
+}
+
+#[test]
+fn a_webhook_ca_file_is_checked_at_start() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+    let https = webhook_args(dir, "https://127.0.0.1:9/hook");
+    let plain = webhook_args(dir, "http://127.0.0.1:9/hook");
+    let with_ca = |webhook: &[String], ca: &str| {
+        let mut args = vec!["--data-dir".to_owned(), "data".to_owned()];
+        args.extend_from_slice(webhook);
+        args.extend(["--reminder-webhook-ca-file".to_owned(), ca.to_owned()]);
+        args
+    };
+    let refused = |args: &[String]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        refused_with(&args, dir)
+    };
+    let write = |name: &str, text: &str, mode: u32| {
+        fs::write(dir.join(name), text).unwrap();
+        fs::set_permissions(dir.join(name), fs::Permissions::from_mode(mode)).unwrap();
+    };
+    write("ca.pem", "no certificate here\n", 0o644);
+
+    let err = refused(&[
+        "--data-dir".to_owned(),
+        "data".to_owned(),
+        "--reminder-webhook-ca-file".to_owned(),
+        "ca.pem".to_owned(),
+    ]);
+    assert!(err.contains("needs --reminder-webhook-url"), "{err}");
+    let err = refused(&with_ca(&plain, "ca.pem"));
+    assert!(
+        err.contains("needs an https:// --reminder-webhook-url"),
+        "{err}"
+    );
+    let err = refused(&with_ca(&https, "ca.pem"));
+    assert!(err.contains("ca.pem: no CERTIFICATE block"), "{err}");
+    write(
+        "bad.pem",
+        "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+        0o644,
+    );
+    let err = refused(&with_ca(&https, "bad.pem"));
+    assert!(err.contains("bad.pem: not valid PEM"), "{err}");
+    // Whoever may change the CA file may put their own CA in it.
+    write("writable.pem", "", 0o664);
+    let err = refused(&with_ca(&https, "writable.pem"));
+    assert!(
+        err.contains("writable.pem: it is open to other users (mode 664)"),
+        "{err}"
+    );
+    let err = refused(&with_ca(&https, "missing.pem"));
+    assert!(err.contains("missing.pem: cannot open or read it"), "{err}");
 }
 
 #[test]

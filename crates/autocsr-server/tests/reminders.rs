@@ -1,6 +1,7 @@
 //! The reminder webhook: a receiver on loopback gets exactly one signed reminder per order
 //! that was never revealed and expires within the lead time, even with two server
-//! instances on one vault; never the code.
+//! instances on one vault; never the code. Over HTTPS, only a portal whose certificate
+//! chains to the trusted CAs and names the URL's host gets it.
 
 #![allow(
     clippy::unwrap_used,
@@ -11,9 +12,16 @@
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt as _;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{SECRET, Server, code_from_page, receiver, wait_until, webhook_args};
+use common::{
+    Delivery, SECRET, Server, code_from_page, receiver, tls_receiver, wait_until, webhook_args,
+};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rustls::pki_types::PrivateKeyDer;
 use serde_json::{Value, json};
 
 fn metric(server: &Server, line_start: &str) -> u64 {
@@ -22,6 +30,22 @@ fn metric(server: &Server, line_start: &str) -> u64 {
         .find(|line| line.starts_with(line_start))
         .and_then(|line| line.rsplit(' ').next())
         .map_or(0, |value| value.parse().unwrap())
+}
+
+/// Signed with the webhook secret over the exact body, with the time in the header.
+fn assert_signed(delivery: &Delivery) {
+    let key = autocsr_server::HmacKey::from_bytes(SECRET.as_bytes()).unwrap();
+    let at: u64 = delivery
+        .signature
+        .strip_prefix("t=")
+        .and_then(|rest| rest.split(',').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        delivery.signature,
+        autocsr_server::webhook_signature(&key, at, &delivery.body)
+    );
 }
 
 #[test]
@@ -86,21 +110,9 @@ fn two_instances_send_exactly_one_signed_reminder_per_order() {
         6
     );
 
-    let key = autocsr_server::HmacKey::from_bytes(SECRET.as_bytes()).unwrap();
     let mut reminded = Vec::new();
     for delivery in &deliveries {
-        // Signed over the exact body, with the time in the header.
-        let at: u64 = delivery
-            .signature
-            .strip_prefix("t=")
-            .and_then(|rest| rest.split(',').next())
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert_eq!(
-            delivery.signature,
-            autocsr_server::webhook_signature(&key, at, &delivery.body)
-        );
+        assert_signed(delivery);
         let body: Value = serde_json::from_slice(&delivery.body).unwrap();
         let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["expires_at", "expires_at_unix", "order_id", "type"]);
@@ -174,4 +186,112 @@ fn a_delivery_that_fails_every_attempt_stays_unmarked_until_its_lease_ends() {
         metric(&server, "autocsr_reminders_total{outcome=\"failed\"}"),
         1
     );
+}
+
+/// A test CA and a portal certificate it issued for `names`, as the CA's PEM and the
+/// portal's TLS settings.
+fn portal_pki(names: &[&str]) -> (String, Arc<rustls::ServerConfig>) {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "AutoCSR test portal CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_pem = ca_params.self_signed(&ca_key).unwrap().pem();
+    let ca = Issuer::new(ca_params, ca_key);
+
+    let names: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
+    let portal_key = KeyPair::generate().unwrap();
+    let portal = CertificateParams::new(names)
+        .unwrap()
+        .signed_by(&portal_key, &ca)
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![portal.der().clone()],
+            PrivateKeyDer::try_from(portal_key.serialize_der()).unwrap(),
+        )
+        .unwrap();
+    (ca_pem, Arc::new(config))
+}
+
+/// A server whose webhook is `url`, trusting `ca_pem` (mode 0644: others may read a CA
+/// file), with one due order.
+fn server_with_ca(url: &str, ca_pem: &str) -> Server {
+    let root = tempfile::tempdir().unwrap();
+    let ca_file = root.path().join("portal-ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    std::fs::set_permissions(&ca_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut args = webhook_args(root.path(), url);
+    args.extend([
+        "--reminder-webhook-ca-file".to_owned(),
+        ca_file.display().to_string(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Server::start_in(root, &args);
+    server.order(json!({"reveal_window_seconds": 600}));
+    server
+}
+
+#[test]
+fn an_https_webhook_reaches_a_portal_whose_certificate_chains_to_the_ca_file() {
+    let (ca_pem, tls) = portal_pki(&["127.0.0.1"]);
+    let (url, received, refused) = tls_receiver(Vec::new(), tls);
+    assert!(url.starts_with("https://127.0.0.1:"));
+    let server = server_with_ca(&url, &ca_pem);
+    wait_until("the reminder over TLS", Duration::from_secs(60), || {
+        server.logs().contains("reminder sent")
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let deliveries = received.lock().unwrap().clone();
+    assert_eq!(deliveries.len(), 1);
+    assert_signed(&deliveries[0]);
+    assert_eq!(refused.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn an_https_webhook_is_not_sent_to_a_portal_it_cannot_verify() {
+    // A certificate from an attacker's CA that copies the trusted CA's name (so only the
+    // signature tells them apart), and one from the trusted CA for another host: the
+    // handshake fails, every attempt, and nothing is sent.
+    let (trusted_ca, _) = portal_pki(&["127.0.0.1"]);
+    let (_, other_ca_portal) = portal_pki(&["127.0.0.1"]);
+    let (named_ca, wrong_name_portal) = portal_pki(&["portal.example"]);
+    let cases = [
+        (trusted_ca, other_ca_portal, "BadSignature"),
+        (
+            named_ca,
+            wrong_name_portal,
+            "certificate not valid for name",
+        ),
+    ];
+    let running: Vec<_> = cases
+        .into_iter()
+        .map(|(ca_pem, tls, reason)| {
+            let (url, received, refused) = tls_receiver(Vec::new(), tls);
+            (server_with_ca(&url, &ca_pem), received, refused, reason)
+        })
+        .collect();
+    for (server, received, refused, reason) in &running {
+        wait_until(
+            "the delivery to be given up",
+            Duration::from_secs(60),
+            || server.logs().contains("reminder not delivered"),
+        );
+        std::thread::sleep(Duration::from_secs(2));
+        assert!(received.lock().unwrap().is_empty(), "{reason}");
+        // One refused handshake per attempt, then nothing while the order is leased.
+        assert_eq!(refused.load(Ordering::SeqCst), 4, "{reason}");
+        let logs = server.logs();
+        assert!(!logs.contains("reminder sent"), "{reason}");
+        assert!(
+            logs.contains("could not deliver a reminder") && logs.contains(reason),
+            "{reason}: {logs}"
+        );
+    }
 }

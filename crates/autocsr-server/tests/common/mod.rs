@@ -18,6 +18,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -435,47 +436,98 @@ pub struct Delivery {
 /// A webhook receiver on a loopback port. It answers `statuses` in turn (then 200) and
 /// records every request.
 pub fn receiver(statuses: Vec<u16>) -> (String, Arc<Mutex<Vec<Delivery>>>) {
+    let (url, received, _) = receiver_over(statuses, None);
+    (url, received)
+}
+
+/// The same receiver behind TLS with `tls`'s certificate, at `https://127.0.0.1:…`. The
+/// counter is the connections that ended without a request, such as a handshake the
+/// client refused.
+pub fn tls_receiver(
+    statuses: Vec<u16>,
+    tls: Arc<rustls::ServerConfig>,
+) -> (String, Arc<Mutex<Vec<Delivery>>>, Arc<AtomicUsize>) {
+    receiver_over(statuses, Some(tls))
+}
+
+fn receiver_over(
+    statuses: Vec<u16>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> (String, Arc<Mutex<Vec<Delivery>>>, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hooks/autocsr", listener.local_addr().unwrap());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!(
+        "{scheme}://{}/hooks/autocsr",
+        listener.local_addr().unwrap()
+    );
     let received = Arc::new(Mutex::new(Vec::new()));
-    let sink = received.clone();
+    let failed = Arc::new(AtomicUsize::new(0));
+    let (sink, failures) = (received.clone(), failed.clone());
     std::thread::spawn(move || {
         let mut statuses = statuses.into_iter();
         for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut headers = HashMap::new();
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            assert!(line.starts_with("POST /hooks/autocsr "), "{line}");
-            loop {
-                line.clear();
-                reader.read_line(&mut line).unwrap();
-                let trimmed = line.trim_end();
-                if trimmed.is_empty() {
-                    break;
+            let Ok(stream) = stream else { continue };
+            stream
+                .set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap();
+            let answered = match &tls {
+                None => answer_one(stream, &mut statuses, &sink),
+                Some(config) => {
+                    let connection = rustls::ServerConnection::new(config.clone()).unwrap();
+                    let stream = rustls::StreamOwned::new(connection, stream);
+                    answer_one(stream, &mut statuses, &sink)
                 }
-                let (name, value) = trimmed.split_once(':').unwrap();
-                headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
+            };
+            if answered.is_err() {
+                failures.fetch_add(1, Ordering::SeqCst);
             }
-            let length: usize = headers["content-length"].parse().unwrap();
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            sink.lock().unwrap().push(Delivery {
-                signature: headers
-                    .get("autocsr-signature")
-                    .cloned()
-                    .unwrap_or_default(),
-                body,
-            });
-            let status = statuses.next().unwrap_or(200);
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
         }
     });
-    (url, received)
+    (url, received, failed)
+}
+
+/// Reads one POST to `/hooks/autocsr`, records it, answers the next status and closes.
+fn answer_one<S: std::io::Read + std::io::Write>(
+    mut stream: S,
+    statuses: &mut impl Iterator<Item = u16>,
+    sink: &Mutex<Vec<Delivery>>,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(&mut stream);
+    let mut headers = HashMap::new();
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    if line.is_empty() {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    assert!(line.starts_with("POST /hooks/autocsr "), "{line}");
+    loop {
+        line.clear();
+        reader.read_line(&mut line)?;
+        let trimmed = line.trim_end();
+        if trimmed.is_empty() {
+            break;
+        }
+        let (name, value) = trimmed.split_once(':').unwrap();
+        headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
+    }
+    let length: usize = headers["content-length"].parse().unwrap();
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    drop(reader);
+    sink.lock().unwrap().push(Delivery {
+        signature: headers
+            .get("autocsr-signature")
+            .cloned()
+            .unwrap_or_default(),
+        body,
+    });
+    let status = statuses.next().unwrap_or(200);
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let _ = stream.flush();
+    Ok(())
 }
 
 pub fn webhook_args(dir: &Path, url: &str) -> Vec<String> {
