@@ -5,6 +5,12 @@
 //! that destroys keys ends with a `wal_checkpoint(TRUNCATE)` whose result is checked, so a
 //! key reported destroyed is gone from the key store's files, and never only from its
 //! latest snapshot. Every trait method is one transaction. Files are created with mode 0600.
+//!
+//! The record store's log is checkpointed by a background thread rather than by the commit
+//! that fills it (see `checkpointer`), so a reveal never waits for a disk sync that is not its
+//! own.
+
+mod checkpointer;
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
@@ -17,6 +23,7 @@ use zeroize::Zeroizing;
 use crate::record::{KeyId, NONCE_LEN, RecordBody, StoredRecord};
 use crate::store::{KeyStore, RecordStore, ReminderClaim, StoredKey, lock};
 use crate::{Error, Vault};
+use checkpointer::{Checkpointer, RECORD_LIMITS};
 
 /// File name of the record store inside a vault directory (safe to back up).
 pub const RECORDS_FILE: &str = "records.sqlite3";
@@ -285,6 +292,8 @@ fn checkpoint(conn: &Connection) -> Result<bool, Error> {
 #[derive(Debug)]
 pub struct SqliteRecordStore {
     conn: Mutex<Connection>,
+    /// Checkpoints `conn`'s log; its thread is stopped and joined when the store drops.
+    _checkpointer: Checkpointer,
 }
 
 impl SqliteRecordStore {
@@ -294,8 +303,11 @@ impl SqliteRecordStore {
     /// [`Error::Storage`] for I/O or database failures, [`Error::UnsupportedSchema`],
     /// [`Error::LegacyFormat`].
     pub fn open(path: &Path) -> Result<Self, Error> {
+        let mut conn = open_connection(path, &RECORD_SCHEMA, Legacy::Refuse)?;
+        let checkpointer = Checkpointer::start(&mut conn, path, RECORD_LIMITS)?;
         Ok(Self {
-            conn: Mutex::new(open_connection(path, &RECORD_SCHEMA, Legacy::Refuse)?),
+            conn: Mutex::new(conn),
+            _checkpointer: checkpointer,
         })
     }
 
