@@ -152,7 +152,8 @@ mod tests {
         conn: Connection,
     }
 
-    /// A WAL database whose commits each write about one page (a 3 KiB row).
+    /// A WAL database whose commits (`Db::commit`) each insert a 3 KiB row: a few pages of
+    /// log per commit, so a test reaches its limits in a few thousand commits.
     fn db() -> Db {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite3");
